@@ -1,0 +1,1 @@
+"""Networks with stable layer names, so masks and checkpoints survive growth."""

@@ -1,0 +1,1 @@
+"""Masks, pruners and pruning schedules."""

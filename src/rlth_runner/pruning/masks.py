@@ -1,0 +1,83 @@
+"""Pruning masks as explicit buffers on the layers they prune.
+
+Each prunable module carries a `weight_mask` buffer (1 = kept, 0 = pruned) of
+the weight's shape. Buffers travel with `state_dict`, so a checkpoint holds
+its masks, and they stay attached to their layer by name when layers are
+inserted elsewhere in the network. Masks are enforced by multiplying the
+weights in place, never with forward hooks (`torch.nn.utils.prune`), which
+cost a second copy of every weight per forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+MASK = "weight_mask"
+
+
+def prunable_layers(model: nn.Module, layer_types: Iterable[str]) -> dict[str, nn.Module]:
+    """Modules whose class name is in `layer_types`, by qualified name, in model order."""
+    wanted = set(layer_types)
+    return {name: m for name, m in model.named_modules() if type(m).__name__ in wanted and getattr(m, "weight", None) is not None}
+
+
+def attach(model: nn.Module, layer_types: Iterable[str]) -> dict[str, nn.Module]:
+    """Give every prunable layer a dense mask unless it already has one."""
+    layers = prunable_layers(model, layer_types)
+    for layer in layers.values():
+        if not hasattr(layer, MASK):
+            layer.register_buffer(MASK, torch.ones_like(layer.weight, dtype=layer.weight.dtype))
+    return layers
+
+
+def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules() if hasattr(m, MASK)}
+
+
+def get(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The current masks as boolean tensors, by layer name."""
+    return {name: getattr(m, MASK).detach().bool().cpu() for name, m in masked_layers(model).items()}
+
+
+def set_(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    layers = masked_layers(model)
+    missing = set(masks) - set(layers)
+    if missing:
+        raise KeyError(f"masks for layers the model does not have: {sorted(missing)}")
+    for name, mask in masks.items():
+        buf = getattr(layers[name], MASK)
+        buf.copy_(mask.to(device=buf.device, dtype=buf.dtype))
+
+
+@torch.no_grad()
+def apply(model: nn.Module) -> None:
+    """Zero every pruned weight in place."""
+    for layer in masked_layers(model).values():
+        layer.weight.mul_(getattr(layer, MASK))
+
+
+class MaskApplier:
+    """`apply` with the (weight, mask) pairs gathered once, for the per-step hot path."""
+
+    def __init__(self, model: nn.Module):
+        layers = masked_layers(model).values()
+        self.weights = [layer.weight for layer in layers]
+        self.masks = [getattr(layer, MASK) for layer in layers]
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        if self.weights:
+            torch._foreach_mul_(self.weights, self.masks)
+
+
+def counts(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """(kept, total) weights per masked layer."""
+    return {name: (int(getattr(m, MASK).count_nonzero()), getattr(m, MASK).numel()) for name, m in masked_layers(model).items()}
+
+
+def density(model: nn.Module) -> float:
+    kept, total = map(sum, zip(*counts(model).values())) if masked_layers(model) else (0, 0)
+    return kept / total if total else 1.0

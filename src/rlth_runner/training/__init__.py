@@ -1,0 +1,1 @@
+"""Everything that happens inside one round's fit."""

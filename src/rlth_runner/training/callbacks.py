@@ -1,0 +1,118 @@
+"""Callbacks for what must happen inside a fit."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar
+from tqdm.auto import tqdm
+
+from ..pruning.masks import MaskApplier
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class EnforceMasks(pl.Callback):
+    """Re-zero pruned weights after every optimizer step.
+
+    Adam's moment estimates keep moving a pruned weight even when its
+    gradient is zero, so masking once before training is not enough.
+    """
+
+    def on_train_start(self, trainer, pl_module):
+        self.apply = MaskApplier(pl_module)
+        self.apply()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.apply()
+
+
+class FiniteLossGuard(pl.Callback):
+    """Stop the run with a clear error when the training loss is NaN or infinite.
+
+    Checked every `every_n_steps` so the host does not wait on the device each step.
+    """
+
+    def __init__(self, round_index: int, every_n_steps: int = 10):
+        self.round_index, self.every = round_index, max(1, every_n_steps)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx % self.every:
+            return
+        loss = float(outputs["loss"])
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss} at step {trainer.global_step} of round {self.round_index}; "
+                "lower train.lr or check the data. Completed rounds are saved, and re-running resumes after them."
+            )
+
+
+class BestValidation(pl.Callback):
+    """The best validation accuracy seen during this fit."""
+
+    def __init__(self, monitor: str = "val/acc"):
+        self.monitor, self.best = monitor, None
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.best = value if self.best is None else max(self.best, value)
+
+
+class RoundProgressBar(ProgressBar):
+    """One bar per round, counting optimizer steps, with the latest metrics.
+
+    Lightning's default draws a bar per epoch plus one per validation pass,
+    which buries the round structure (and fills SLURM logs).
+    """
+
+    def __init__(self, round_index: int, rounds: int, refresh_every: int = 10):
+        super().__init__()
+        self.label, self.every = f"Round {round_index}/{rounds - 1}", max(1, refresh_every)
+        self.enabled, self.bar = True, None
+
+    def disable(self):
+        self.enabled = False
+
+    def enable(self):
+        self.enabled = True
+
+    def on_train_start(self, trainer, pl_module):
+        total = trainer.estimated_stepping_batches
+        self.bar = tqdm(
+            total=None if math.isinf(total) else int(total),
+            desc=self.label,
+            unit="step",
+            disable=not self.enabled or not trainer.is_global_zero,
+            dynamic_ncols=True,
+            mininterval=0.25 if sys.stderr.isatty() else 15.0,
+            file=sys.stderr,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.bar.update(1)
+        if trainer.global_step % self.every == 0:
+            self._show(trainer)
+
+    def on_validation_end(self, trainer, pl_module):
+        if self.bar is not None and not trainer.sanity_checking:
+            self._show(trainer)
+
+    def _show(self, trainer):
+        shown = {}
+        for key, name in (("train/loss_step", "loss"), ("val/loss", "val_loss"), ("val/acc", "val_acc")):
+            if key in trainer.callback_metrics:
+                shown[name] = f"{float(trainer.callback_metrics[key]):.4f}"
+        self.bar.set_postfix(epoch=trainer.current_epoch, **shown, refresh=False)
+
+    def on_train_end(self, trainer, pl_module):
+        if self.bar is not None:
+            self.bar.close()
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.on_train_end(trainer, pl_module)

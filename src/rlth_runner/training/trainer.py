@@ -1,0 +1,48 @@
+"""A fresh Lightning Trainer for each round, set up for throughput."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar
+
+
+def quiet_lightning() -> None:
+    """Lightning announces its hardware at every Trainer; once per run is plenty."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda", "lightning_fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning's own deprecation noise about torch internals; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def build_trainer(cfg, round_index: int, output_dir: Path, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
+    best = BestValidation()
+    callbacks = [
+        EnforceMasks(),
+        FiniteLossGuard(round_index, cfg.train.log_every_n_steps),
+        best,
+        RoundProgressBar(round_index, cfg.rounds, cfg.train.log_every_n_steps),
+        *extra_callbacks,
+    ]
+    logger = TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version=f"round_{round_index}", default_hp_metric=False)
+    trainer = pl.Trainer(
+        accelerator=cfg.hardware.accelerator,
+        devices=cfg.hardware.devices,
+        precision=cfg.hardware.precision,
+        max_epochs=cfg.train.epochs,
+        max_steps=cfg.train.max_steps or -1,
+        check_val_every_n_epoch=cfg.train.val_every_n_epochs,
+        log_every_n_steps=cfg.train.log_every_n_steps,
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,  # rounds are saved by the runner
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(output_dir),
+    )
+    return trainer, best

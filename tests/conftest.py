@@ -1,0 +1,37 @@
+"""Shared fixtures: compose the real config, and run the real CLI in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rlth_runner.cli import CONFIG_DIR
+
+# Small enough for a CPU test, big enough to train: digits, 1 hidden layer.
+FAST = ["train.epochs=1", "train.max_steps=8", "train.log_every_n_steps=2", "model.width=32"]
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Compose conf/config.yaml with overrides, writing to tmp_path/run."""
+
+    def _make(*overrides: str, out: Path | None = None):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=[*FAST, f"paths.output_dir={out or tmp_path / 'run'}", *overrides])
+
+    return _make
+
+
+def rlth_run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """The installed console script, as a user would call it."""
+    exe = Path(sys.executable).with_name("rlth-run")
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rlth-run {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
