@@ -116,6 +116,20 @@ def test_new_layer_names_are_fresh_and_masks_follow_include():
     assert set(masks.masked_layers(net)) == {f"blocks.b{i}.conv{j}" for i in (0, 1) for j in (1, 2)}
 
 
+def test_grow_policy_keeps_the_trained_survivors(tmp_path):
+    from rlth_runner import policies
+
+    net = pruned_mlp(1)
+    with torch.no_grad():  # stand-in for training: every weight moves
+        for p in net.parameters():
+            p.add_(1.0)
+    prune_layerwise(net, {n: 0.5 for n in masks.masked_layers(net)})
+    trained = {k: v.clone() for k, v in net.state_dict().items()}
+    policies.get("grow")(net, None)
+    after = net.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in trained.items())
+
+
 def test_set_architecture_rebuilds_the_order():
     net = MLP(input_shape=(4,), num_classes=2, width=6, hidden_layers=1)
     h0 = net.hidden.h0
