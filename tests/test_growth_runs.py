@@ -72,6 +72,12 @@ def test_grow_run_adds_one_hidden_layer_per_round(grow_run):
     assert [r["params_total"] for r in rounds] == [rounds[0]["params_total"] + k * (32 * 32 + 32) for k in range(4)]
     for r in rounds:
         assert 0 < r["flops"] <= r["params_nonzero"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(out / "tensorboard" / "summary"))
+    tb.Reload()
+    for key in ("hidden_layers", "params_total", "params_nonzero", "flops"):
+        assert [(e.step, e.value) for e in tb.Scalars(f"rounds/{key}")] == [(r["round"], pytest.approx(r[key])) for r in rounds]
 
 
 def test_every_layer_is_in_the_final_mask_and_pruned_the_round_after_insertion(grow_run):
