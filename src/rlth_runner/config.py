@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from . import growth_config
 from .pruning import schedules
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCOPES = ("layer",)
-POLICIES = ("reset",)
+POLICIES = ("reset", "grow")
 
 
 class ConfigError(ValueError):
@@ -63,3 +64,4 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "policy.name", POLICIES)
     if cfg.model.get("hidden_layers") is not None:
         _int(cfg, "model.hidden_layers", 0)
+    growth_config.check(cfg)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from . import growth
 from .pruning import masks
 from .store import RunStore
 
@@ -27,7 +28,7 @@ def reset(net: nn.Module, store: RunStore) -> None:
     masks.apply(net)
 
 
-POLICIES = {"reset": reset}
+POLICIES = {"reset": reset, "grow": growth.keep}
 
 
 def get(name: str):

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from . import policies
+from . import checkpoints, flops, growth, policies
 from .data import TensorBatches
 from .pruning import masks, schedules
 from .pruning.magnitude import prune_layerwise
@@ -61,7 +61,7 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
 
     data = instantiate(cfg.dataset, data_dir=cfg.paths.data_dir)
     net = instantiate(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes)
-    masks.attach(net, cfg.pruner.layer_types)
+    growth.attach_masks(net, cfg.pruner)
     if not store.has_init():
         store.save_init(net.state_dict())
     policy = policies.get(cfg.policy.name)
@@ -80,7 +80,7 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
             log.info("Round %d already done, skipping (%s)", k, store.round_dir(k))
             continue
         if resume_from is not None:
-            net.load_state_dict(resume_from)
+            checkpoints.restore(net, resume_from, store.round_dir(k - 1))  # regrows a grown network first
             resume_from = None
 
         removed = 0
@@ -88,6 +88,8 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
             targets = {name: schedule(k, cfg.pruner.sparsity) for name in masks.masked_layers(net)}
             removed = sum(prune_layerwise(net, targets).values())
             policy(net, store)
+            if grown := growth.after_prune(net, cfg, k):
+                log.info("Round %d: inserted %s, now %d hidden layers", k, grown, growth.depth(net))
         log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
 
         store.clear_partial(k)
@@ -107,6 +109,8 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
             "layer_density": {name: kept / total for name, (kept, total) in masks.counts(net).items()},
             "params_total": sum(p.numel() for p in net.parameters()),
             "params_nonzero": sum(int(p.count_nonzero()) for p in net.parameters()),
+            "hidden_layers": growth.depth(net),
+            "flops": flops.estimate(net, data.input_shape),
             "pruned": removed,
             "val_acc": best.best,
             "test_acc": test["test/acc"],
@@ -115,10 +119,12 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
             "epochs": trainer.current_epoch,
             "seconds": round(time.perf_counter() - started, 3),
         }
+        checkpoints.save_arch(store.round_dir(k), net, cfg.model, data.input_shape, data.num_classes)
         store.save_round(k, net.state_dict(), masks.get(net), metrics)
         summary.add_round(metrics)
-        for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero"):
-            round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
+        for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "hidden_layers", "flops"):
+            if metrics[key] is not None:
+                round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
         round_writer.flush()
         objective = metrics["val_acc"]
         log.info("Round %d done: best val acc %.4f, test acc %.4f", k, metrics["val_acc"], metrics["test_acc"])

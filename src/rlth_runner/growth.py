@@ -1,0 +1,121 @@
+"""Structure growing (`policy=grow`): the RLTH cycle of train, prune, insert a layer.
+
+After round k's pruning the trained, pruned network keeps its weights and
+gains one new hidden layer (MLP) or BasicBlock (RLTH ResNet); round k then
+trains the deeper network with a fresh optimizer over all its parameters.
+The new layer gets a dense mask, so the next round's pruning covers it, and
+every other mask stays on its layer by name.
+
+A growable model has a ModuleDict `grow_attr` of hidden layers named
+`<grow_prefix><i>` and a `new_layer(init)` method. A new layer gets the next
+unused index, whatever its position, so names never move; the ModuleDict is
+rebuilt in the new order. `architecture(net)` records that order, and
+`set_architecture` rebuilds it when a checkpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatch
+
+import torch
+from torch import nn
+
+from .pruning import masks
+
+
+def is_growable(net: nn.Module) -> bool:
+    return hasattr(net, "grow_attr") and hasattr(net, "new_layer")
+
+
+def hidden(net: nn.Module) -> nn.ModuleDict:
+    return getattr(net, net.grow_attr)
+
+
+def depth(net: nn.Module) -> int | None:
+    """Number of hidden layers (MLP) or BasicBlocks (ResNet); None for other models."""
+    return len(hidden(net)) if is_growable(net) else None
+
+
+def architecture(net: nn.Module) -> list[str] | None:
+    return list(hidden(net).keys()) if is_growable(net) else None
+
+
+def _rebuild(net: nn.Module, layers: list[tuple[str, nn.Module]]) -> None:
+    setattr(net, net.grow_attr, nn.ModuleDict(layers))
+
+
+def position(where, current_depth: int) -> int:
+    """`last` (before the output), `first` (after the input), or an index into
+    the hidden layers, capped at the end."""
+    if where == "last":
+        return current_depth
+    if where == "first":
+        return 0
+    return min(int(where), current_depth)
+
+
+def insert(net: nn.Module, where="last", init: str = "identity", seed: int | None = None) -> str:
+    """Insert one new hidden layer in place and return its qualified name.
+
+    With `seed`, the new layer's random draws come from their own seeded
+    stream, so a resumed run grows exactly the layer an uninterrupted one did.
+    """
+    layers = list(hidden(net).items())
+    used = [int(m.group(1)) for name, _ in layers if (m := re.fullmatch(rf"{net.grow_prefix}(\d+)", name))]
+    name = f"{net.grow_prefix}{max(used, default=-1) + 1}"
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        layer = net.new_layer(init)
+    ref = next(net.parameters())
+    layer.to(device=ref.device, dtype=ref.dtype).train(net.training)
+    layers.insert(position(where, len(layers)), (name, layer))
+    _rebuild(net, layers)
+    return f"{net.grow_attr}.{name}"
+
+
+def set_architecture(net: nn.Module, order: list[str]) -> None:
+    """Make the hidden layers exactly `order`, reusing layers that exist and
+    creating the others (their values are expected to be loaded next)."""
+    current = dict(hidden(net).items())
+    ref = next(net.parameters())
+    layers = [(name, current[name] if name in current else net.new_layer("random").to(device=ref.device, dtype=ref.dtype)) for name in order]
+    _rebuild(net, layers)
+
+
+def attach_masks(net: nn.Module, pruner_cfg) -> dict[str, nn.Module]:
+    """masks.attach limited to `pruner.include` (fnmatch patterns on layer
+    names, e.g. `blocks.*`; unset means every prunable layer). Layers that
+    already have a mask keep it."""
+    include = list(pruner_cfg.get("include") or ["*"])
+    layers = {
+        name: layer
+        for name, layer in masks.prunable_layers(net, pruner_cfg.layer_types).items()
+        if any(fnmatch(name, pattern) for pattern in include)
+    }
+    for layer in layers.values():
+        if not hasattr(layer, masks.MASK):
+            layer.register_buffer(masks.MASK, torch.ones_like(layer.weight))
+    return layers
+
+
+def keep(net: nn.Module, store) -> None:
+    """The weight half of `policy=grow`: no reset, the trained survivors stay
+    (the structure half is `after_prune`, called by the runner)."""
+    masks.apply(net)
+
+
+def after_prune(net: nn.Module, cfg, round_index: int) -> str | None:
+    """Grow the pruned network if `policy=grow` says this round should.
+
+    Returns the new layer's name, or None when nothing was inserted.
+    """
+    spec = cfg.policy
+    if spec.name != "grow" or round_index % spec.every:
+        return None
+    if spec.max_depth is not None and depth(net) >= spec.max_depth:
+        return None
+    name = insert(net, spec.where, spec.init, seed=cfg.seed * 1000 + round_index)
+    attach_masks(net, cfg.pruner)
+    return name
