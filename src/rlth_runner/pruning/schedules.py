@@ -15,12 +15,12 @@ import math
 import zlib
 
 
-def imp(k: int, p: float, n: int) -> float:
+def imp(k: int, p: float, n: int = 1) -> float:
     """Remove `p` of the remaining weights every round: (1 - p)^k."""
     return (1.0 - p) ** k
 
 
-def level(k: int, p: float, n: int) -> float:
+def level(k: int, p: float, n: int = 1) -> float:
     """Every round prunes every layer to sparsity `p` (NNI's LevelPruner).
 
     A layer already at that level loses nothing; a layer that is denser (one
@@ -29,13 +29,13 @@ def level(k: int, p: float, n: int) -> float:
     return 1.0 - p
 
 
-def target(k: int, p: float, n: int) -> float:
+def target(k: int, p: float, n: int = 1) -> float:
     """Reach sparsity `p` after `n` pruning rounds, removing the same fraction
     of the remaining weights each round; later rounds hold that density."""
     return (1.0 - p) ** (min(k, n) / n)
 
 
-def one_shot(k: int, p: float, n: int) -> float | None:
+def one_shot(k: int, p: float, n: int = 1) -> float | None:
     """Prune once, to sparsity `p`, after round 0; later rounds retrain the
     same subnetwork without pruning (layers added later stay dense)."""
     return 1.0 - p if k == 1 else None
