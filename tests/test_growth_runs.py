@@ -57,7 +57,7 @@ def grow_run(tmp_path_factory):
 
     build = runner_mod.build_trainer
     mp = pytest.MonkeyPatch()
-    mp.setattr(runner_mod, "build_trainer", lambda cfg, k, root: build(cfg, k, root, extra_callbacks=[RecordOptimizer()]))
+    mp.setattr(runner_mod, "build_trainer", lambda cfg, k, root, extra_callbacks=(): build(cfg, k, root, extra_callbacks=[*extra_callbacks, RecordOptimizer()]))
     try:
         run(cfg)
     finally:

@@ -1,30 +1,51 @@
-"""Policies set the pruned network's weights for the next round."""
+"""Policies set the pruned network's weights (and, for controls, its mask) for the next round."""
 
+import json
+
+import pytest
 import torch
+from omegaconf import OmegaConf
 
 from rlth_runner import policies
 from rlth_runner.models.mlp import MLP
 from rlth_runner.pruning import masks
 from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.runner import run
 from rlth_runner.store import RunStore
+from rlth_runner.training import rewind
 
 
-def test_reset_restores_surviving_weights_bit_for_bit(tmp_path):
+def build():
+    return MLP(input_shape=(64,), num_classes=10, width=40, hidden_layers=2)
+
+
+def trained_and_pruned(tmp_path, pruner="magnitude", policy="reset"):
+    """A net, its run store with init.pt, 'trained' (every weight moved) and pruned to 60%."""
     torch.manual_seed(0)
-    net = MLP(input_shape=(64,), num_classes=10, width=40, hidden_layers=2)
+    net = build()
     masks.attach(net, ["Linear"])
     store = RunStore(tmp_path)
     store.save_init(net.state_dict())
-    init = {k: v.clone() for k, v in net.state_dict().items()}
-
-    with torch.no_grad():  # stand-in for training: every weight moves
+    with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p))
+    trained = {k: v.clone() for k, v in net.state_dict().items()}
     prune_layerwise(net, {n: 0.6 for n in masks.masked_layers(net)})
-    new_masks = masks.get(net)
-    policies.get("reset")(net, store)
+    cfg = OmegaConf.create({"seed": 0, "pruner": {"name": pruner}, "policy": {"name": policy}})
+    return net, store, trained, policies.PolicyContext(cfg, store, 1, build)
 
-    assert all(torch.equal(m, new_masks[n]) for n, m in masks.get(net).items()), "reset must keep the new masks"
+
+def same_masks(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_reset_restores_surviving_weights_bit_for_bit(tmp_path):
+    net, store, _, ctx = trained_and_pruned(tmp_path)
+    init = store.load_init()
+    new_masks = masks.get(net)
+    policies.get("reset")(net, ctx)
+
+    assert same_masks(masks.get(net), new_masks), "reset must keep the new masks"
     for name, layer in masks.masked_layers(net).items():
         kept = layer.weight_mask.bool()
         assert torch.equal(layer.weight[kept], init[f"{name}.weight"][kept])
@@ -32,10 +53,93 @@ def test_reset_restores_surviving_weights_bit_for_bit(tmp_path):
         assert torch.equal(layer.bias, init[f"{name}.bias"])
 
 
+def test_finetune_keeps_the_trained_survivors(tmp_path):
+    net, _, trained, ctx = trained_and_pruned(tmp_path, policy="finetune")
+    policies.get("finetune")(net, ctx)
+    for name, layer in masks.masked_layers(net).items():
+        kept = layer.weight_mask.bool()
+        assert torch.equal(layer.weight[kept], trained[f"{name}.weight"][kept])
+        assert torch.count_nonzero(layer.weight[~kept]) == 0
+
+
+def test_reinit_draws_new_values_under_the_same_mask(tmp_path):
+    net, store, trained, ctx = trained_and_pruned(tmp_path, policy="reinit")
+    init, new_masks = store.load_init(), masks.get(net)
+    policies.get("reinit")(net, ctx)
+    assert same_masks(masks.get(net), new_masks)
+    first = {k: v.clone() for k, v in net.state_dict().items()}
+    for name, layer in masks.masked_layers(net).items():
+        kept = layer.weight_mask.bool()
+        w = layer.weight[kept]
+        assert not torch.equal(w, init[f"{name}.weight"][kept]) and not torch.equal(w, trained[f"{name}.weight"][kept])
+        assert torch.count_nonzero(layer.weight[~kept]) == 0
+        # the model's own init: same scale as the original draw
+        assert w.abs().max() <= init[f"{name}.weight"].abs().max() * 1.0001
+    policies.get("reinit")(net, ctx)  # seeded: the same round draws the same values
+    assert all(torch.equal(first[k], v) for k, v in net.state_dict().items())
+    ctx.round_index = 2
+    policies.get("reinit")(net, ctx)
+    assert not torch.equal(first["input.weight"], net.input.weight)
+
+
+@pytest.mark.parametrize("pruner", ["magnitude", "l1_filter"])
+def test_random_mask_keeps_each_layers_density_and_the_initial_values(tmp_path, pruner):
+    net, store, _, ctx = trained_and_pruned(tmp_path, pruner=pruner, policy="random_mask")
+    if pruner == "l1_filter":  # whole rows, as l1_filter leaves them
+        for layer in masks.masked_layers(net).values():
+            layer.weight_mask.copy_(layer.weight_mask.clone().fill_(1))
+            layer.weight_mask[::3] = 0
+    init, pruned = store.load_init(), masks.get(net)
+    policies.get("random_mask")(net, ctx)
+    for name, layer in masks.masked_layers(net).items():
+        new = layer.weight_mask.bool()
+        assert int(new.sum()) == int(pruned[name].sum()), name
+        assert not torch.equal(new, pruned[name]), "the mask is redrawn"
+        assert torch.equal(layer.weight[new], init[f"{name}.weight"][new])
+        assert torch.count_nonzero(layer.weight[~new]) == 0
+        if pruner == "l1_filter":
+            assert int(new.any(1).sum()) == int(pruned[name].any(1).sum()) and torch.all(new.all(1) | ~new.any(1))
+
+
+def test_rewind_capture_saves_exactly_the_weights_at_step_k(make_cfg, tmp_path):
+    """rewind.pt from a run rewinding to step 3 equals the final weights of a 3-step run."""
+    a, b = tmp_path / "rewind", tmp_path / "three_steps"
+    run(make_cfg("rounds=2", "policy=rewind", "policy.step=3", out=a))
+    run(make_cfg("rounds=1", "train.max_steps=3", out=b))
+    captured = rewind.load(a)
+    assert captured["step"] == 3
+    three = torch.load(b / "rounds" / "round_0" / "weights.pt", weights_only=True)
+    assert captured["state"].keys() == three.keys()
+    assert all(torch.equal(captured["state"][k], three[k]) for k in three)
+    init = torch.load(a / "init.pt", weights_only=True)
+    assert not torch.equal(captured["state"]["input.weight"], init["input.weight"])
+
+
+def test_rewind_policy_restores_the_captured_weights(tmp_path):
+    net, store, _, ctx = trained_and_pruned(tmp_path, policy="rewind")
+    torch.manual_seed(5)
+    captured = {k: torch.randn_like(v) for k, v in build().state_dict().items()}  # stand-in for step-7 weights
+    rewind.save(store.root, 7, captured)
+    policies.get("rewind")(net, ctx)
+    for name, layer in masks.masked_layers(net).items():
+        kept = layer.weight_mask.bool()
+        assert torch.equal(layer.weight[kept], captured[f"{name}.weight"][kept])
+        assert torch.count_nonzero(layer.weight[~kept]) == 0
+        assert torch.equal(layer.bias, captured[f"{name}.bias"])
+
+
+def test_rewind_run_starts_round_1_from_the_captured_weights(make_cfg, tmp_path):
+    out = tmp_path / "run"
+    run(make_cfg("rounds=2", "policy=rewind", "policy.step=5", "verify.enabled=true", out=out))
+    start = torch.load(out / "rounds" / "round_1" / "start.pt", weights_only=True)
+    captured = rewind.load(out)["state"]
+    for key, w in start.items():
+        if key.endswith(".weight"):
+            mask = start[key + "_mask"].bool()
+            assert torch.equal(w[mask], captured[key][mask]) and torch.count_nonzero(w[~mask]) == 0
+    assert json.loads((out / "summary.json").read_text())["policy"] == "rewind"
+
+
 def test_unknown_policy_names_the_choices():
-    try:
+    with pytest.raises(KeyError, match="finetune.*random_mask.*reinit.*reset.*rewind"):
         policies.get("nope")
-    except KeyError as err:
-        assert "reset" in str(err)
-    else:
-        raise AssertionError("expected KeyError")

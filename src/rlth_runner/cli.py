@@ -33,6 +33,9 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         return run(cfg)["objective"]
+    except ConfigError as err:  # found once the data and model exist, still before training
+        print(f"rlth-run: error: {err}", file=sys.stderr)
+        sys.exit(2)
     except RunError as err:
         print(f"rlth-run: error: {err}", file=sys.stderr)
         sys.exit(1)

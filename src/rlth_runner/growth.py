@@ -85,19 +85,10 @@ def set_architecture(net: nn.Module, order: list[str]) -> None:
 
 
 def attach_masks(net: nn.Module, pruner_cfg) -> dict[str, nn.Module]:
-    """masks.attach limited to `pruner.include` (fnmatch patterns on layer
-    names, e.g. `blocks.*`; unset means every prunable layer). Layers that
-    already have a mask keep it."""
-    include = list(pruner_cfg.get("include") or ["*"])
-    layers = {
-        name: layer
-        for name, layer in masks.prunable_layers(net, pruner_cfg.layer_types).items()
-        if any(fnmatch(name, pattern) for pattern in include)
-    }
-    for layer in layers.values():
-        if not hasattr(layer, masks.MASK):
-            layer.register_buffer(masks.MASK, torch.ones_like(layer.weight))
-    return layers
+    """Give prunable layers (`pruner.layer_types`, `include`, `exclude`) a dense
+    mask; layers that already have one, including every layer of a resumed or
+    grown network, keep theirs."""
+    return masks.attach(net, pruner_cfg.layer_types, pruner_cfg.get("include"), pruner_cfg.get("exclude"))
 
 
 def keep(net: nn.Module, store) -> None:

@@ -1,4 +1,4 @@
-"""Unstructured magnitude pruning."""
+"""Unstructured magnitude pruning, layer by layer or globally."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 from . import masks
+from .ranking import keep_top
 from .schedules import target_count
+
+
+def scores(layer: nn.Module, generator=None) -> torch.Tensor:
+    return layer.weight.detach().abs()
 
 
 @torch.no_grad()
@@ -16,16 +21,24 @@ def prune_layerwise(model: nn.Module, densities: dict[str, float]) -> dict[str, 
     Pruned weights never come back: they rank below every surviving weight.
     Returns the number of weights removed per layer.
     """
+    layers = masks.masked_layers(model)
     removed = {}
-    for name, layer in masks.masked_layers(model).items():
-        mask = getattr(layer, masks.MASK)
-        kept_now = int(mask.count_nonzero())
-        keep = min(kept_now, target_count(mask.numel(), densities[name]))
-        scores = layer.weight.detach().abs().flatten().float()
-        scores[mask.flatten() == 0] = -1.0  # below any |w|
-        new_mask = torch.zeros(mask.numel(), dtype=mask.dtype, device=mask.device)
-        new_mask[torch.topk(scores, keep, sorted=False).indices] = 1
-        mask.copy_(new_mask.view_as(mask))
-        removed[name] = kept_now - keep
+    for name, density in densities.items():
+        removed.update(prune_group({name: layers[name]}, density, scores))
     masks.apply(model)
     return removed
+
+
+@torch.no_grad()
+def prune_group(layers: dict[str, nn.Module], density: float, score_fn, generator=None) -> dict[str, int]:
+    """Rank the surviving weights of all `layers` together and keep exactly
+    floor(total * density + 0.5) of them (one layer: layer-wise pruning;
+    several: global pruning). Returns the weights removed per layer."""
+    mask_bufs = [getattr(layer, masks.MASK) for layer in layers.values()]
+    before = [int(m.count_nonzero()) for m in mask_bufs]
+    keep = target_count(sum(m.numel() for m in mask_bufs), density)
+    layer_scores = [score_fn(layer, generator) for layer in layers.values()]
+    kept = keep_top(layer_scores, [m.bool() for m in mask_bufs], keep)
+    for buf, k in zip(mask_bufs, kept):
+        buf.copy_(k.to(buf.dtype))
+    return {name: b - int(m.count_nonzero()) for name, b, m in zip(layers, before, mask_bufs)}

@@ -11,6 +11,7 @@ cost a second copy of every weight per forward pass.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 
 import torch
 from torch import nn
@@ -24,9 +25,27 @@ def prunable_layers(model: nn.Module, layer_types: Iterable[str]) -> dict[str, n
     return {name: m for name, m in model.named_modules() if type(m).__name__ in wanted and getattr(m, "weight", None) is not None}
 
 
-def attach(model: nn.Module, layer_types: Iterable[str]) -> dict[str, nn.Module]:
-    """Give every prunable layer a dense mask unless it already has one."""
-    layers = prunable_layers(model, layer_types)
+def matches(name: str, patterns: Iterable[str] | None) -> bool:
+    """Whether a qualified layer name matches any fnmatch pattern (`hidden.*`)."""
+    return any(fnmatchcase(name, pattern) for pattern in patterns or ())
+
+
+def select(model: nn.Module, layer_types: Iterable[str], include=None, exclude=None) -> dict[str, nn.Module]:
+    """Prunable layers of `layer_types`, limited to names matching `include`
+    (unset or empty: all of them) and not matching `exclude`."""
+    return {
+        name: m
+        for name, m in prunable_layers(model, layer_types).items()
+        if (not include or matches(name, include)) and not matches(name, exclude)
+    }
+
+
+def attach(model: nn.Module, layer_types: Iterable[str], include=None, exclude=None) -> dict[str, nn.Module]:
+    """Give every prunable layer a dense mask unless it already has one.
+
+    Safe to call again after layers were inserted: only the new ones get a mask.
+    """
+    layers = select(model, layer_types, include, exclude)
     for layer in layers.values():
         if not hasattr(layer, MASK):
             layer.register_buffer(MASK, torch.ones_like(layer.weight, dtype=layer.weight.dtype))

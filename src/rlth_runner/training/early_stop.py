@@ -1,0 +1,48 @@
+"""Locating the early-stop iteration (Frankle & Carbin's measure of how fast
+a subnetwork learns): every `every` optimizer steps, evaluate the validation
+loss and remember the step where it was lowest, with the test accuracy there.
+
+Independent of Lightning's per-epoch validation, which picks `val_acc`; the
+test accuracy is only recorded, never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def evaluate(net, loader) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a loader."""
+    loss = correct = n = 0.0
+    for x, y in loader:
+        logits = net(x)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += float((logits.argmax(-1) == y).sum())
+        n += len(y)
+    return loss / n, correct / n
+
+
+class EarlyStopTracker(pl.Callback):
+    def __init__(self, every: int, val_loader, test_loader):
+        self.every, self.val, self.test = every, val_loader, test_loader
+        self.best: dict | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step % self.every == 0:
+            self._check(trainer, pl_module)
+
+    def _check(self, trainer, pl_module):
+        step, net = trainer.global_step, pl_module.net
+        was_training = net.training
+        net.eval()
+        val_loss, val_acc = evaluate(net, self.val)
+        _, test_acc = evaluate(net, self.test)
+        net.train(was_training)
+        if trainer.logger is not None:
+            for key, value in (("val_loss", val_loss), ("val_acc", val_acc), ("test_acc", test_acc)):
+                trainer.logger.experiment.add_scalar(f"early_stop/{key}", value, step)
+        if self.best is None or val_loss < self.best["early_stop_val_loss"]:
+            self.best = {"early_stop_step": step, "early_stop_val_loss": val_loss, "early_stop_val_acc": val_acc, "early_stop_test_acc": test_acc}
