@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from .data import checks as data_checks
 from .pruning import schedules
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -63,3 +64,5 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "policy.name", POLICIES)
     if cfg.model.get("hidden_layers") is not None:
         _int(cfg, "model.hidden_layers", 0)
+    if (problem := data_checks.problem(cfg)) is not None:
+        raise ConfigError(problem)

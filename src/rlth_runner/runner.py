@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from . import policies
-from .data import TensorBatches
+from .data import DataError, TensorBatches, load_dataset
+from .models.build import ModelDataMismatch, build_model
 from .pruning import masks, schedules
 from .pruning.magnitude import prune_layerwise
 from .store import RunStore
 from .summary import Summary, format_table
 from .training.callbacks import NonFiniteLossError
-from .training.module import Classifier
+from .training import module as tasks
 from .training.trainer import build_trainer, quiet_lightning
 
 log = logging.getLogger("rlth_runner")
@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> dict:
     summary = Summary(out / "summary.json", info)
     try:
         objective = run_rounds(cfg, store, summary)
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, DataError, ModelDataMismatch) as err:
         summary.finish("failed", error=str(err))
         raise RunError(str(err)) from err
     except BaseException as err:
@@ -59,8 +59,8 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
         torch.set_num_threads(cfg.hardware.num_threads)
     pl.seed_everything(cfg.seed, verbose=False)
 
-    data = instantiate(cfg.dataset, data_dir=cfg.paths.data_dir)
-    net = instantiate(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes)
+    data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)
+    net = build_model(cfg.model, data)
     masks.attach(net, cfg.pruner.layer_types)
     if not store.has_init():
         store.save_init(net.state_dict())
@@ -76,7 +76,7 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
         if store.is_done(k):
             resume_from, metrics = store.load_round(k)
             summary.add_round(metrics)
-            objective = metrics["val_acc"]
+            objective = tasks.objective(metrics)
             log.info("Round %d already done, skipping (%s)", k, store.round_dir(k))
             continue
         if resume_from is not None:
@@ -92,13 +92,14 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
 
         store.clear_partial(k)
         pl.seed_everything(cfg.seed * 1000 + k, verbose=False)
-        module = Classifier(net, cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay)
+        module = tasks.for_task(data.task)(net, cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay)
         trainer, best = build_trainer(cfg, k, store.root)
-        train_loader = TensorBatches(*data.train, cfg.train.batch_size, shuffle=True, seed=cfg.seed * 1000 + k)
+        train_loader = TensorBatches(*data.train, cfg.train.batch_size, shuffle=True, seed=cfg.seed * 1000 + k, augment=data.augment)
         started = time.perf_counter()
         trainer.fit(module, train_loader, val_loader)
-        if best.best is None:  # max_steps ended the round before its first validation
-            trainer.validate(module, val_loader, verbose=False)
+        val = {}
+        if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
+            val = trainer.validate(module, val_loader, verbose=False)[0]
         test = trainer.test(module, test_loader, verbose=False)[0]
 
         metrics = {
@@ -108,19 +109,18 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary) -> float | No
             "params_total": sum(p.numel() for p in net.parameters()),
             "params_nonzero": sum(int(p.count_nonzero()) for p in net.parameters()),
             "pruned": removed,
-            "val_acc": best.best,
-            "test_acc": test["test/acc"],
-            "test_loss": test["test/loss"],
+            **module.scores(best.best, val, test),
             "train_steps": trainer.global_step,
             "epochs": trainer.current_epoch,
             "seconds": round(time.perf_counter() - started, 3),
         }
         store.save_round(k, net.state_dict(), masks.get(net), metrics)
         summary.add_round(metrics)
-        for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero"):
-            round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
+        for key in ("density", "val_acc", "test_acc", "test_loss", "val_error", "test_error", "params_nonzero"):
+            if metrics.get(key) is not None:
+                round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
         round_writer.flush()
-        objective = metrics["val_acc"]
-        log.info("Round %d done: best val acc %.4f, test acc %.4f", k, metrics["val_acc"], metrics["test_acc"])
+        objective = tasks.objective(metrics)
+        log.info("Round %d done: %s", k, tasks.describe(metrics))
     round_writer.close()
     return objective
