@@ -13,6 +13,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, ListConfig
 
 from . import growth_config
+from .data import checks as data_checks
 from .pruning import schedules
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -84,6 +85,8 @@ def validate(cfg: DictConfig) -> None:
     _validate_policy(cfg)
     _validate_stop_and_verify(cfg)
     growth_config.check(cfg)
+    if (problem := data_checks.problem(cfg)) is not None:
+        raise ConfigError(problem)
 
 
 def _validate_pruner(cfg) -> None:

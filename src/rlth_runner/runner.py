@@ -19,21 +19,21 @@ from typing import Callable
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from . import checkpoints, flops, growth, policies, stopping
 from .config import ConfigError
-from .data import DataBundle, TensorBatches
+from .data import DataBundle, DataError, TensorBatches, load_dataset
+from .models.build import ModelDataMismatch, build_model
 from .pruning import masks, pruners
 from .store import RunStore, save_tensor_file, write_json
 from .summary import Summary, format_table
 from .training import rewind
 from .training.callbacks import NonFiniteLossError
+from .training import module as tasks
 from .training.early_stop import EarlyStopTracker
-from .training.module import Classifier
 from .training.trainer import build_trainer, quiet_lightning
 
 log = logging.getLogger("rlth_runner")
@@ -58,7 +58,10 @@ class Setup:
 def run(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     store = RunStore(out)
-    setup = prepare(cfg, store)  # config errors that need the data or model, before summary.json
+    try:
+        setup = prepare(cfg, store)  # errors that need the data or model, before summary.json
+    except (DataError, ModelDataMismatch) as err:
+        raise RunError(str(err)) from err
     info = {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name, "seed": cfg.seed, "rounds_planned": cfg.rounds}
     summary = Summary(out / "summary.json", info)
     try:
@@ -88,12 +91,12 @@ def prepare(cfg: DictConfig, store: RunStore) -> Setup:
         torch.set_num_threads(cfg.hardware.num_threads)
     pl.seed_everything(cfg.seed, verbose=False)
 
-    data = instantiate(cfg.dataset, data_dir=cfg.paths.data_dir)
+    data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)
 
-    def build_model() -> nn.Module:
-        return instantiate(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes)
+    def build() -> nn.Module:
+        return build_model(cfg.model, data)
 
-    net = build_model()
+    net = build()
     p = cfg.pruner
     # A growing network may start without the layers its patterns name (zero blocks).
     bad = pruners.unmatched_patterns(net, p) if cfg.policy.name != "grow" else []
@@ -124,25 +127,26 @@ def prepare(cfg: DictConfig, store: RunStore) -> Setup:
                 raise ConfigError(f"policy.step={rewind_step}: round 0 of {store.root} is done with {what}; rewinding needs a new run directory")
 
     eval_batch = max(cfg.train.batch_size, 1024)
-    return Setup(data, net, build_model, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), rewind_step)
+    return Setup(data, net, build, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), rewind_step)
 
 
 def fit(cfg: DictConfig, setup: Setup, round_index: int, output_dir: Path, seed: int, extra_callbacks=()) -> dict:
     """Train `setup.net` once with a fresh optimizer; its metrics."""
     net = setup.net
     pl.seed_everything(seed, verbose=False)
-    module = Classifier(net, cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay)
+    module = tasks.for_task(setup.data.task)(net, cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay)
     callbacks = list(extra_callbacks)
     tracker = None
     if cfg.train.eval_every_n_steps:
         tracker = EarlyStopTracker(cfg.train.eval_every_n_steps, setup.val_loader, setup.test_loader)
         callbacks.append(tracker)
     trainer, best = build_trainer(cfg, round_index, output_dir, extra_callbacks=callbacks)
-    train_loader = TensorBatches(*setup.data.train, cfg.train.batch_size, shuffle=True, seed=seed)
+    train_loader = TensorBatches(*setup.data.train, cfg.train.batch_size, shuffle=True, seed=seed, augment=setup.data.augment)
     started = time.perf_counter()
     trainer.fit(module, train_loader, setup.val_loader)
-    if best.best is None:  # max_steps ended the round before its first validation
-        trainer.validate(module, setup.val_loader, verbose=False)
+    val = {}
+    if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
+        val = trainer.validate(module, setup.val_loader, verbose=False)[0]
     test = trainer.test(module, setup.test_loader, verbose=False)[0]
     metrics = {
         "round": round_index,
@@ -152,9 +156,7 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, output_dir: Path, seed:
         "params_nonzero": sum(int(p.count_nonzero()) for p in net.parameters()),
         "hidden_layers": growth.depth(net),
         "flops": flops.estimate(net, setup.data.input_shape),
-        "val_acc": best.best,
-        "test_acc": test["test/acc"],
-        "test_loss": test["test/loss"],
+        **module.scores(best.best, val, test),
         "train_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "seconds": round(time.perf_counter() - started, 3),
@@ -176,7 +178,7 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary, setup: Setup)
         if store.is_done(k):
             resume_from, metrics = store.load_round(k)
             summary.add_round(metrics)
-            objective = metrics["val_acc"]
+            objective = tasks.objective(metrics)
             log.info("Round %d already done, skipping (%s)", k, store.round_dir(k))
         else:
             if resume_from is not None:
@@ -203,12 +205,12 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary, setup: Setup)
             checkpoints.save_arch(store.round_dir(k), net, cfg.model, setup.data.input_shape, setup.data.num_classes)
             store.save_round(k, net.state_dict(), masks.get(net), metrics)
             summary.add_round(metrics)
-            for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression", "hidden_layers", "flops"):
-                if metrics[key] is not None:
+            for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression", "hidden_layers", "flops", "val_error", "test_error"):
+                if metrics.get(key) is not None:
                     round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
             round_writer.flush()
-            objective = metrics["val_acc"]
-            log.info("Round %d done: best val acc %.4f, test acc %.4f", k, metrics["val_acc"], metrics["test_acc"])
+            objective = tasks.objective(metrics)
+            log.info("Round %d done: %s", k, tasks.describe(metrics))
 
         verdict = stopping.check(cfg.stop, summary.data["rounds"][0], metrics)
         if verdict is not None:
@@ -240,7 +242,7 @@ def verify(cfg: DictConfig, store: RunStore, setup: Setup, rounds: list[dict]) -
         metrics["seed"] = seed
         out.mkdir(parents=True, exist_ok=True)
         write_json(done, metrics)
-    return {"policy": cfg.policy.name, "seed": metrics["seed"], "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
+    return {"policy": cfg.policy.name, "seed": metrics["seed"], "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc"),
             "train_steps": metrics["train_steps"], **stopping.judge(cfg.verify, cfg.stop, rounds, metrics)}
 
 

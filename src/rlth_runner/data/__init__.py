@@ -1,6 +1,25 @@
-"""Datasets served as in-memory tensors."""
+"""Datasets served as in-memory tensors.
 
-from .bundle import DataBundle, split_indices
-from .batches import TensorBatches
+Names are imported lazily so that `data.checks`, which the config validator
+uses before torch is imported, does not pull torch in through this package.
+"""
 
-__all__ = ["DataBundle", "TensorBatches", "split_indices"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DataBundle": "bundle",
+    "split_indices": "bundle",
+    "TensorBatches": "batches",
+    "DataError": "errors",
+    "load_dataset": "load",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

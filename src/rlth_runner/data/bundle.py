@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
+
+from .errors import DataError
+
+TASKS = ("classification", "regression")
 
 
 @dataclass
@@ -14,11 +19,14 @@ class DataBundle:
     val: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
     input_shape: tuple[int, ...]
-    num_classes: int
+    num_classes: int  # the network's output width; 1 for a scalar regression target
+    task: str = "classification"
+    # Applied to each training batch (x, generator) -> x on the device; None for none.
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 
     def to(self, device: torch.device | str) -> "DataBundle":
         move = lambda xy: (xy[0].to(device), xy[1].to(device))  # noqa: E731
-        return DataBundle(self.name, move(self.train), move(self.val), move(self.test), self.input_shape, self.num_classes)
+        return replace(self, train=move(self.train), val=move(self.val), test=move(self.test))
 
 
 def split_indices(n: int, holdout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,3 +35,11 @@ def split_indices(n: int, holdout: int, seed: int) -> tuple[torch.Tensor, torch.
         raise ValueError(f"cannot hold out {holdout} of {n} examples")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[holdout:], perm[:holdout]
+
+
+def hold_out(name: str, x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
+    """Split a training set into (train, val); the validation examples never train."""
+    if not 0 <= val_size < len(x):
+        raise DataError(f"dataset.val_size={val_size} must be less than the {len(x):,} training examples of {name}")
+    keep, val = split_indices(len(x), val_size, seed)
+    return (x[keep], y[keep]), (x[val], y[val])
