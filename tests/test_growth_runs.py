@@ -9,7 +9,6 @@ from rlth_runner import checkpoints, growth
 from rlth_runner.config import validate
 from rlth_runner.data import DataBundle
 from rlth_runner.data.digits import load_digits
-from rlth_runner.pruning import masks, schedules
 from rlth_runner.runner import run
 
 GROW = ["policy=grow", "model.hidden_layers=0"]
@@ -145,31 +144,3 @@ def test_resnet_grows_blocks_from_zero_and_prunes_only_blocks(make_cfg, tmp_path
     assert rounds[2]["layer_density"]["blocks.b0.conv1"] < 1.0 == rounds[2]["layer_density"]["blocks.b1.conv1"]
     assert rounds[0]["flops"] < rounds[1]["flops"]
     assert growth.architecture(checkpoints.load_round(out, 2)) == ["b0", "b1"]
-
-
-@pytest.mark.parametrize(
-    "preset, extra",
-    [
-        ("rlth_mnist_reset", ["dataset=digits"]),
-        ("rlth_mnist_grow", ["dataset=digits"]),
-        ("rlth_cifar10_reset", ["dataset=digits", *RGB]),
-        ("rlth_cifar10_grow", ["dataset=digits", *RGB]),
-    ],
-)
-def test_presets_run_at_a_tiny_budget(make_cfg, tmp_path, preset, extra):
-    # The presets name mnist/cifar10 and level pruning; on a tree without them,
-    # digits stands in for the data and imp for the schedule.
-    if "level" not in schedules.SCHEDULES:
-        extra = [*extra, "pruner.schedule=imp"]
-    out = tmp_path / preset
-    width = 8 if preset.startswith("rlth_cifar10") else 16
-    cfg = make_cfg(f"experiment={preset}", *extra, "rounds=2", f"model.width={width}", "train.max_steps=4", out=out)
-    validate(cfg)
-    assert cfg.seed == 42 and cfg.train.lr == 1e-3
-    run(cfg)
-    s = summary(out)
-    assert s["status"] == "completed" and len(s["rounds"]) == 2
-    depths = [r["hidden_layers"] for r in s["rounds"]]
-    assert depths == ([0, 1] if preset.endswith("grow") else [cfg.model.hidden_layers] * 2)
-    if preset.startswith("rlth_cifar10"):
-        assert all(n.startswith("blocks.") for n in s["rounds"][-1]["layer_density"])
