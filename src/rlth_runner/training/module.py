@@ -1,4 +1,18 @@
-"""The LightningModule: one network, its loss, its metrics, its optimizer."""
+"""The LightningModule: one network, its loss, its metrics, its optimizer.
+
+Built for throughput on small networks, where one optimizer step takes a few
+milliseconds and Lightning's own work per loop iteration (hooks, batch
+bookkeeping, metric collection) takes about one more:
+
+* Each call of `training_step` runs a block of optimizer steps, up to the
+  next multiple of `log_every_n_steps`, pulling batches itself from
+  `dataloader_iter` (manual optimization). Lightning's per-iteration cost is
+  paid once per block; the per-step hooks (`on_before_backward`,
+  `on_before_optimizer_step`, optimizer step hooks) still run every step.
+* Step metrics are written to the loggers once per block, at the step index;
+  epoch means are summed on the device and read once per epoch, so on a GPU
+  the host waits on the device once per block, not once per step.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +23,124 @@ from torch import nn
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
+# Attributes Lightning sets around every hook call, several per step. They are
+# never parameters, buffers or modules, so nn.Module.__setattr__'s checks for
+# those can be skipped.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
+
+
+class EpochMeans:
+    """Per-example means of named metrics, summed in place on the device."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, torch.Tensor], n: int) -> None:
+        for name, value in values.items():
+            if name in self.sums:
+                self.sums[name].add_(value.detach(), alpha=n)
+            else:
+                self.sums[name] = value.detach() * n
+        self.count += n
+
+    def pop(self) -> dict[str, torch.Tensor]:
+        means = {name: total / self.count for name, total in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        return means
+
 
 class Classifier(pl.LightningModule):
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__()
         self.net = net
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.automatic_optimization = False
+        self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
+
+    def __setattr__(self, name, value):
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x):
         return self.net(x)
 
-    def _step(self, batch, stage: str, on_step: bool):
+    def _metrics(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
         x, y = batch
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(dim=-1) == y).float().mean()
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
-        self.log(f"{stage}/acc", acc, on_step=on_step, on_epoch=True, prog_bar=stage == "val")
-        return loss
+        return loss, {"loss": loss, "acc": acc}, len(y)
 
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", on_step=True)
+    def training_step(self, dataloader_iter):
+        every = self.trainer.log_every_n_steps
+        steps = every - self.global_step % every
+        if self.trainer.max_steps >= 0:
+            steps = min(steps, self.trainer.max_steps - self.global_step)
+        opt, device = self.optimizers(), self.device
+        total, done, metrics = None, 0, {}
+        while done < steps and not dataloader_iter.done:
+            batch, _, _ = next(dataloader_iter)
+            # With dataloader_iter Lightning leaves device placement to the step; a no-op when already there.
+            batch = [t.to(device, non_blocking=True) for t in batch]
+            loss, metrics, n = self._metrics(batch)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+            self.means["train"].add(metrics, n)
+            total = loss.detach() if total is None else total + loss.detach()
+            done += 1
+        if not done:
+            return None
+        if self.global_step % every == 0:
+            self._log_step({f"train/{k}_step": v for k, v in metrics.items()})
+        # The block's mean loss: NaN if any step's loss was (FiniteLossGuard reads it).
+        return {"loss": total / done}
+
+    def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
+        if not self.loggers:
+            return
+        values = {k: float(v.detach()) for k, v in metrics.items()}
+        values["epoch"] = self.current_epoch
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.global_step)
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", on_step=False)
+        _, metrics, n = self._metrics(batch)
+        self.means["val"].add(metrics, n)
 
     def test_step(self, batch, batch_idx):
-        self._step(batch, "test", on_step=False)
+        _, metrics, n = self._metrics(batch)
+        self.means["test"].add(metrics, n)
+
+    def _log_means(self, stage: str, suffix: str = "") -> None:
+        means = self.means[stage].pop()
+        if means:
+            logged = {f"{stage}/{k}{suffix}": v for k, v in means.items()}
+            # `step` sets the x-axis: optimizer steps, as for the step metrics,
+            # rather than Lightning's count of loop iterations (here, blocks).
+            logged["step"] = float(self.global_step)
+            self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
+
+    def on_train_epoch_start(self):
+        self.means["train"].pop()
+
+    def on_train_epoch_end(self):
+        self._log_means("train", "_epoch")
+
+    def on_validation_epoch_start(self):
+        self.means["val"].pop()
+
+    def on_validation_epoch_end(self):
+        self._log_means("val")
+
+    def on_test_epoch_start(self):
+        self.means["test"].pop()
+
+    def on_test_epoch_end(self):
+        self._log_means("test")
 
     def configure_optimizers(self):
         kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}

@@ -18,6 +18,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning's own deprecation noise about torch internals; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # Classifier.training_step takes `dataloader_iter` on purpose (see module.py).
+    warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
 
 
 def build_trainer(cfg, round_index: int, output_dir: Path, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
