@@ -116,11 +116,12 @@ def fashion_mnist():
     files = {k: FASHION_DIR / f"{k}-images-idx3-ubyte.gz" for k in ("train", "t10k")}
     labels = {k: FASHION_DIR / f"{k}-labels-idx1-ubyte.gz" for k in ("train", "t10k")}
     if all(p.exists() for p in [*files.values(), *labels.values()]):
-        xs = {k: torch.tensor(read_idx(p), dtype=torch.float32).div_(255).unsqueeze(1) for k, p in files.items()}
-        ys = {k: torch.tensor(read_idx(p).astype(np.int64)) for k, p in labels.items()}
-        mean, std = xs["train"].mean(), xs["train"].std()
-        norm = {k: (x - mean) / std for k, x in xs.items()}
-        return (norm["train"], ys["train"]), (norm["t10k"], ys["t10k"]), "Fashion-MNIST"
+        xs = {k: torch.tensor(read_idx(p), dtype=torch.float32).unsqueeze(1) for k, p in files.items()}
+        ys = {k: torch.tensor(read_idx(p), dtype=torch.long) for k, p in labels.items()}
+        mean, std = float(xs["train"].mean()), float(xs["train"].std())
+        for x in xs.values():
+            x.sub_(mean).div_(std)
+        return (xs["train"], ys["train"]), (xs["t10k"], ys["t10k"]), "Fashion-MNIST"
     print(f"notice: Fashion-MNIST not found in {FASHION_DIR}; using random tensors of the same shape")
     return random_data((1, 28, 28), 60_000, 10_000) + ("random Fashion-MNIST-shaped tensors",)
 
@@ -158,6 +159,18 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def clock() -> tuple[float, float]:
+    """(wall, CPU) seconds. CPU time (all threads of this process) hardly moves
+    when other processes take the cores away, so it is a steadier second opinion
+    on a shared machine."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clock()
+    return wall - start[0], cpu - start[1]
+
+
 def evaluate(net, x, y) -> tuple[float, float]:
     net.eval()
     loss = correct = 0.0
@@ -171,14 +184,14 @@ def evaluate(net, x, y) -> tuple[float, float]:
     return float(loss) / len(x), float(correct) / len(x)
 
 
-def run_reference(case: Case, masked: bool, device) -> float:
+def run_reference(case: Case, masked: bool, device) -> tuple[float, float]:
     net = case.fresh(masked, device)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     pairs = [(m.weight, m.weight_mask) for m in masks.masked_layers(net).values()]
     (x, y), (vx, vy) = case.train, case.val
     sampler = EpochShuffle(len(x), BATCH, shuffle=True, seed=SEED)
     sync(device)
-    started = time.perf_counter()
+    started = clock()
     done, epoch = 0, 0
     net.train()
     while done < case.steps:
@@ -199,10 +212,10 @@ def run_reference(case: Case, masked: bool, device) -> float:
             evaluate(net, vx, vy)
         epoch += 1
     sync(device)
-    return time.perf_counter() - started
+    return since(started)
 
 
-def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> float:
+def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> tuple[float, float]:
     from rlth_runner.training.module import Classifier
     from rlth_runner.training.trainer import build_trainer
 
@@ -210,12 +223,12 @@ def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> float:
     module = Classifier(net, "adam", lr=LR)
     out = Path(tempfile.mkdtemp(dir=workdir))
     sync(device)
-    started = time.perf_counter()
+    started = clock()
     trainer, _ = build_trainer(cfg, 0, out)
     train = TensorBatches(*case.train, BATCH, shuffle=True, seed=SEED)
     trainer.fit(module, train, TensorBatches(*case.val, EVAL_BATCH))
     sync(device)
-    elapsed = time.perf_counter() - started
+    elapsed = since(started)
     if trainer.global_step != case.steps:
         raise RuntimeError(f"rlth ran {trainer.global_step} steps, not {case.steps}")
     return elapsed
@@ -257,6 +270,7 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
     run_rlth(warm, True, device, trainer_cfg(warm.steps), workdir)
 
     times = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
     peaks = {name: [] for name in runs}
     names = list(runs)
     for rep in range(args.reps):
@@ -264,7 +278,9 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
         for name in order:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            times[name].append(runs[name]())
+            wall, cpu_s = runs[name]()
+            times[name].append(wall)
+            cpu[name].append(cpu_s)
             if device.type == "cuda":
                 peaks[name].append(torch.cuda.max_memory_allocated() / 2**20)
         ms = {name: 1e3 * times[name][-1] / case.steps for name in names}
@@ -272,11 +288,14 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
               f"(ratio {ms['rlth'] / ms['reference']:.3f}) | rlth dense {ms['rlth dense']:.3f} ms/step", flush=True)
 
     ratios = [r / f for r, f in zip(times["rlth"], times["reference"])]
+    cpu_ratios = [r / f for r, f in zip(cpu["rlth"], cpu["reference"])]
     mask_cost = [m / d - 1 for m, d in zip(times["rlth"], times["rlth dense"])]
     med = {name: 1e3 * statistics.median(t) / case.steps for name, t in times.items()}
     print(f"  per step (median): reference {med['reference']:.3f} ms, rlth {med['rlth']:.3f} ms, rlth dense {med['rlth dense']:.3f} ms")
     print(f"  ratio rlth/reference: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
-    print(f"  mask overhead (rlth vs rlth dense): median {100 * statistics.median(mask_cost):+.1f}%")
+    print(f"  ratio of CPU time (all threads): median {statistics.median(cpu_ratios):.3f} (min {min(cpu_ratios):.3f}, max {max(cpu_ratios):.3f})")
+    print(f"  mask overhead (rlth vs rlth dense): median {100 * statistics.median(mask_cost):+.1f}%, "
+          f"CPU time {100 * statistics.median(m / d - 1 for m, d in zip(cpu['rlth'], cpu['rlth dense'])):+.1f}%")
     if device.type == "cuda":
         print("  peak GPU memory: " + ", ".join(f"{n} {statistics.median(p):.1f} MiB" for n, p in peaks.items()))
     print(f"  peak RSS of this process so far: {peak_rss_mb():.0f} MiB", flush=True)
