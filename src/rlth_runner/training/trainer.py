@@ -20,6 +20,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # Classifier.training_step takes `dataloader_iter` on purpose (see module.py).
     warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
+    warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
 
 
 def build_trainer(cfg, round_index: int, output_dir: Path, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
