@@ -354,7 +354,7 @@ def main(argv=None) -> int:
     from rlth_runner.training.trainer import quiet_lightning
 
     quiet_lightning()
-    default_steps = {"lenet": 200 if args.quick else 1000, "mlp": 200 if args.quick else 1000, "resnet": 20 if args.quick else 100}
+    default_steps = {"lenet": 200 if args.quick else 1000, "mlp": 200 if args.quick else 1000, "resnet": 20 if args.quick else 50}
     steps = lambda name: args.steps or default_steps[name]  # noqa: E731
 
     print(f"torch {torch.__version__}, device {device}, python {sys.version.split()[0]}")
