@@ -46,10 +46,10 @@ class EnforceMasks(pl.Callback):
 class FiniteLossGuard(pl.Callback):
     """Stop the run with a clear error when the training loss is NaN or infinite.
 
-    Checked every `every_n_steps`, when the step metrics are read anyway, so
-    the host waits on the device once per N steps rather than every step. The
-    module returns the mean loss of the steps since the last call, which is
-    not finite if any of them was not.
+    Checked when `global_step` is a multiple of `every_n_steps`, so the host
+    does not wait on the device every step. With `Classifier` this hook runs
+    once per block of steps and gets the block's mean loss, which is not
+    finite if any step's loss was not.
     """
 
     def __init__(self, round_index: int, every_n_steps: int = 10):
