@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rlth_runner.data import TensorBatches
 from rlth_runner.models.mlp import MLP
-from rlth_runner.training.module import Classifier
+from rlth_runner.training.module import Classifier, plain_backward_is_enough
 from rlth_runner.training.trainer import quiet_lightning
 
 
@@ -41,3 +41,38 @@ def test_steps_epochs_and_logged_values(tmp_path):
     assert steps("train/acc_step") == [4, 8, 12, 16, 20, 24]
     assert steps("train/loss_epoch") == [10, 20, 25]
     assert steps("val/acc") == [10, 20, 25]  # two epochs, then the explicit validate()
+
+
+class CountBackward(pl.Callback):
+    def __init__(self):
+        self.calls = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.calls += 1
+
+
+class RecordPlain(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.plain = plain_backward_is_enough(pl_module)
+
+
+def fit_small(callbacks, steps=7):
+    torch.manual_seed(0)
+    x, y = torch.randn(200, 1, 8, 8), torch.randint(0, 10, (200,))
+    trainer = pl.Trainer(max_steps=steps, logger=False, callbacks=callbacks, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(Classifier(MLP(input_shape=(1, 8, 8), num_classes=10, width=8)), TensorBatches(x, y, 20, shuffle=True))
+    assert trainer.global_step == steps
+
+
+def test_backward_hooks_run_on_every_step_when_a_callback_has_them():
+    counter, record = CountBackward(), RecordPlain()
+    fit_small([counter, record])
+    assert record.plain is False
+    assert counter.calls == 7
+
+
+def test_plain_backward_when_no_one_listens():
+    record = RecordPlain()
+    fit_small([record])
+    assert record.plain is True

@@ -7,10 +7,12 @@ bookkeeping, metric collection) takes one or two more:
 * Each call of `training_step` runs a block of optimizer steps (at least
   `MIN_STEPS_PER_BLOCK`, ending on a multiple of `log_every_n_steps`),
   pulling batches itself from `dataloader_iter` (manual optimization).
-  Lightning's per-iteration cost is paid once per block; the per-step hooks
-  (`on_before_backward`, `on_after_backward`, `on_before_optimizer_step`,
-  optimizer step hooks) still run on every step, and `global_step` counts
-  optimizer steps as usual.
+  Lightning's per-iteration cost is paid once per block; the optimizer is
+  stepped through Lightning on every step (`on_before_optimizer_step`,
+  optimizer step hooks), and `global_step` counts optimizer steps as usual.
+  `manual_backward` is used when it does more than `loss.backward()`
+  (fp16 loss scaling, DDP, or a callback with backward hooks), see
+  `plain_backward_is_enough`.
 * Step metrics are written to the loggers every `log_every_n_steps` steps,
   stamped with the optimizer step; epoch means are summed on the device and
   read once per epoch, so on a GPU the host waits on the device once per
@@ -22,6 +24,9 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import nn
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -56,6 +61,30 @@ class EpochMeans:
         means = {name: total / self.count for name, total in self.sums.items()} if self.count else {}
         self.sums, self.count = {}, 0
         return means
+
+
+_BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
+_PLAIN_PRECISION = (Precision, MixedPrecision, HalfPrecision, DoublePrecision)
+
+
+def plain_backward_is_enough(module: pl.LightningModule) -> bool:
+    """Whether `manual_backward` would do nothing beyond `loss.backward()` and no-op hooks.
+
+    It also scales the loss for fp16 mixed precision and prepares DDP's
+    gradient reduction, and it calls the backward hooks of the callbacks and
+    the module. When none of that applies it only dispatches hooks nobody
+    listens to: about 0.2 ms per step, 5% of a LeNet-300-100 step on 2 cores.
+    """
+    trainer = module.trainer
+    plugin = trainer.precision_plugin
+    return (
+        isinstance(trainer.strategy, SingleDeviceStrategy)
+        and type(plugin) in _PLAIN_PRECISION
+        and getattr(plugin, "scaler", None) is None
+        and not is_overridden("backward", module)
+        and not any(is_overridden(hook, module) for hook in _BACKWARD_HOOKS)
+        and not any(is_overridden(hook, cb) for cb in trainer.callbacks for hook in _BACKWARD_HOOKS)
+    )
 
 
 class Classifier(pl.LightningModule):
@@ -98,7 +127,7 @@ class Classifier(pl.LightningModule):
         steps = block - self.global_step % block
         if self.trainer.max_steps >= 0:
             steps = min(steps, self.trainer.max_steps - self.global_step)
-        opt, device = self.optimizers(), self.device
+        opt, device, backward = self.optimizers(), self.device, self._backward
         total, done = None, 0
         while done < steps and not dataloader_iter.done:
             batch, _, _ = next(dataloader_iter)
@@ -106,7 +135,7 @@ class Classifier(pl.LightningModule):
             batch = [t.to(device, non_blocking=True) for t in batch]
             loss, correct, n = self._step(batch, "train")
             opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            backward(loss)
             opt.step()
             total = loss.detach() if total is None else total + loss.detach()
             done += 1
@@ -139,6 +168,9 @@ class Classifier(pl.LightningModule):
             # rather than Lightning's count of loop iterations (here, blocks).
             logged["step"] = float(self.global_step)
             self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
+
+    def on_train_start(self):
+        self._backward = (lambda loss: loss.backward()) if plain_backward_is_enough(self) else self.manual_backward
 
     def on_train_epoch_start(self):
         self.means["train"].pop()
