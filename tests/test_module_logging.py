@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rlth_runner.data import TensorBatches
 from rlth_runner.models.mlp import MLP
-from rlth_runner.training.module import Classifier, plain_backward_is_enough
+from rlth_runner.training.module import Classifier, lightning_step_hooks_unused
 from rlth_runner.training.trainer import quiet_lightning
 
 
@@ -53,7 +53,7 @@ class CountBackward(pl.Callback):
 
 class RecordPlain(pl.Callback):
     def on_train_start(self, trainer, pl_module):
-        self.plain = plain_backward_is_enough(pl_module)
+        self.plain = lightning_step_hooks_unused(pl_module)
 
 
 def fit_small(callbacks, steps=7):
@@ -67,6 +67,21 @@ def fit_small(callbacks, steps=7):
 
 def test_backward_hooks_run_on_every_step_when_a_callback_has_them():
     counter, record = CountBackward(), RecordPlain()
+    fit_small([counter, record])
+    assert record.plain is False
+    assert counter.calls == 7
+
+
+class CountOptimizerSteps(pl.Callback):
+    def __init__(self):
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.calls += 1
+
+
+def test_optimizer_step_hooks_run_on_every_step_when_a_callback_has_them():
+    counter, record = CountOptimizerSteps(), RecordPlain()
     fit_small([counter, record])
     assert record.plain is False
     assert counter.calls == 7
