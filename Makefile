@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 ARGS   ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-slow test-full tensorboard clean distclean
+.PHONY: help install run test test-slow test-full bench tensorboard clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -36,6 +37,9 @@ test-slow: $(STAMP) ## Run only the slow tests (real data, sweeps)
 
 test-full: $(STAMP) ## Run every test, slow ones included
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## Time rlth-runner against a plain PyTorch loop (BENCH_ARGS="--quick", "--device cuda", "--threads 1")
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 tensorboard: $(STAMP) ## Serve the curves of every run under outputs/
 	$(BIN)/tensorboard --logdir outputs

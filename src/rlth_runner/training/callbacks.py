@@ -20,33 +20,47 @@ class EnforceMasks(pl.Callback):
     """Re-zero pruned weights after every optimizer step.
 
     Adam's moment estimates keep moving a pruned weight even when its
-    gradient is zero, so masking once before training is not enough.
+    gradient is zero, so masking once before training is not enough. The
+    masks are applied from the optimizer's own step post-hook, which runs
+    after every step however the module groups its steps into loop
+    iterations (see module.py), with one fused multiply per step.
     """
+
+    def __init__(self):
+        self.handles = []
 
     def on_train_start(self, trainer, pl_module):
         self.apply = MaskApplier(pl_module)
         self.apply()
+        self.handles = [opt.register_step_post_hook(lambda *_: self.apply()) for opt in trainer.optimizers]
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.apply()
+    def on_train_end(self, trainer, pl_module):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.on_train_end(trainer, pl_module)
 
 
 class FiniteLossGuard(pl.Callback):
     """Stop the run with a clear error when the training loss is NaN or infinite.
 
-    Checked every `every_n_steps` so the host does not wait on the device each step.
+    Checked once per block of steps (training/blocks.py) on the block's mean
+    loss, which is not finite if any step's loss was not, so the host does not
+    wait on the device every step.
     """
 
-    def __init__(self, round_index: int, every_n_steps: int = 10):
-        self.round_index, self.every = round_index, max(1, every_n_steps)
+    def __init__(self, round_index: int):
+        self.round_index = round_index
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if batch_idx % self.every:
+        if not outputs:
             return
         loss = float(outputs["loss"])
         if not math.isfinite(loss):
             raise NonFiniteLossError(
-                f"training loss became {loss} at step {trainer.global_step} of round {self.round_index}; "
+                f"training loss became {loss} by step {trainer.global_step} of round {self.round_index}; "
                 "lower train.lr or check the data. Completed rounds are saved, and re-running resumes after them."
             )
 
@@ -68,13 +82,15 @@ class RoundProgressBar(ProgressBar):
     """One bar per round, counting optimizer steps, with the latest metrics.
 
     Lightning's default draws a bar per epoch plus one per validation pass,
-    which buries the round structure (and fills SLURM logs).
+    which buries the round structure (and fills SLURM logs). The bar moves
+    every `refresh_every` steps: even a no-op tqdm update is a measurable
+    share of a small network's step.
     """
 
     def __init__(self, round_index: int, rounds: int, refresh_every: int = 10):
         super().__init__()
         self.label, self.every = f"Round {round_index}/{rounds - 1}", max(1, refresh_every)
-        self.enabled, self.bar = True, None
+        self.enabled, self.bar, self.loss = True, None, None
 
     def disable(self):
         self.enabled = False
@@ -95,8 +111,10 @@ class RoundProgressBar(ProgressBar):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.bar.update(1)
         if trainer.global_step % self.every == 0:
+            if isinstance(outputs, dict) and "loss" in outputs:
+                self.loss = outputs["loss"]
+            self.bar.update(trainer.global_step - self.bar.n)
             self._show(trainer)
 
     def on_validation_end(self, trainer, pl_module):
@@ -104,14 +122,16 @@ class RoundProgressBar(ProgressBar):
             self._show(trainer)
 
     def _show(self, trainer):
-        shown = {}
-        for key, name in (("train/loss_step", "loss"), ("val/loss", "val_loss"), ("val/acc", "val_acc")):
-            if key in trainer.callback_metrics:
-                shown[name] = f"{float(trainer.callback_metrics[key]):.4f}"
+        metrics = trainer.callback_metrics  # recomputed on each access
+        shown = {} if self.loss is None else {"loss": f"{float(self.loss):.4f}"}
+        for key, name in (("val/loss", "val_loss"), ("val/acc", "val_acc")):
+            if key in metrics:
+                shown[name] = f"{float(metrics[key]):.4f}"
         self.bar.set_postfix(epoch=trainer.current_epoch, **shown, refresh=False)
 
     def on_train_end(self, trainer, pl_module):
         if self.bar is not None:
+            self.bar.update(trainer.global_step - self.bar.n)
             self.bar.close()
 
     def on_exception(self, trainer, pl_module, exception):

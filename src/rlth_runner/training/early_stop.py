@@ -30,6 +30,9 @@ class EarlyStopTracker(pl.Callback):
         self.every, self.val, self.test = every, val_loader, test_loader
         self.best: dict | None = None
 
+    def next_step_event(self, step: int) -> int:  # see training/blocks.py
+        return step - step % self.every + self.every
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step % self.every == 0:
             self._check(trainer, pl_module)

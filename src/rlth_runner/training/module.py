@@ -3,6 +3,12 @@
 `Classifier` (cross-entropy, accuracy) for the image datasets; `Regressor`
 (mean squared error, logged as `error`) for regression data such as
 `teacher`. `for_task` picks one from the dataset's task.
+
+Built for throughput on small networks (docs/performance.md): each
+`training_step` call runs a block of optimizer steps (training/blocks.py);
+step metrics go to the loggers every `log_every_n_steps` optimizer steps;
+epoch means are exact per-example means, summed on the device and read once
+per epoch, so on a GPU the host waits on the device only when it logs.
 """
 
 from __future__ import annotations
@@ -12,35 +18,115 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
+# Lightning sets this attribute around every hook call, several times per step;
+# it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks
+# for those (measurable at this rate) can be skipped.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
 
-class Classifier(pl.LightningModule):
+
+class TaskModule(pl.LightningModule):
+    """The training loop shared by the tasks; a task defines `measure`."""
+
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__()
         self.net = net
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.automatic_optimization = False
+        self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
+
+    def __setattr__(self, name, value):
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def measure(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+        """The batch's mean loss, its per-example sums by metric name, and its size."""
+        raise NotImplementedError
 
     def forward(self, x):
         return self.net(x)
 
-    def _step(self, batch, stage: str, on_step: bool):
-        x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        acc = (logits.argmax(dim=-1) == y).float().mean()
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
-        self.log(f"{stage}/acc", acc, on_step=on_step, on_epoch=True, prog_bar=stage == "val")
-        return loss
+    def _step(self, batch, stage: str):
+        loss, sums, n = self.measure(batch)
+        means = self.means[stage]
+        for name, total in sums.items():
+            means.add(name, total)
+        means.count += n
+        return loss, sums, n
 
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", on_step=True)
+    def training_step(self, dataloader_iter):
+        trainer, opt, device = self.trainer, self.optimizers(), self.device
+        end, every = block_end(trainer), trainer.log_every_n_steps
+        total, done = None, 0
+        while self.global_step < end and not dataloader_iter.done:
+            batch, _, _ = next(dataloader_iter)
+            # With dataloader_iter Lightning leaves device placement to the step; a no-op when already there.
+            batch = [t.to(device, non_blocking=True) for t in batch]
+            loss, sums, n = self._step(batch, "train")
+            opt.zero_grad(set_to_none=True)
+            if self._plain_steps:
+                loss.backward()
+                plain_step(opt)
+            else:
+                self.manual_backward(loss)
+                opt.step()
+            total = loss.detach() if total is None else total + loss.detach()
+            done += 1
+            if self.global_step % every == 0:
+                self._log_step({f"train/{name}_step": value / n for name, value in sums.items()})
+        if not done:
+            return None
+        # The block's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
+        return {"loss": total / done}
+
+    def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
+        if not self.loggers:
+            return
+        values = {k: float(v.detach()) for k, v in metrics.items()}
+        values["epoch"] = self.current_epoch
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.global_step)
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", on_step=False)
+        self._step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        self._step(batch, "test", on_step=False)
+        self._step(batch, "test")
+
+    def _log_means(self, stage: str, suffix: str = "") -> None:
+        means = self.means[stage].pop()
+        if means:
+            logged = {f"{stage}/{k}{suffix}": v for k, v in means.items()}
+            # `step` sets the x-axis: optimizer steps, as for the step metrics,
+            # rather than Lightning's count of loop iterations (here, blocks).
+            logged["step"] = float(self.global_step)
+            self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
+
+    def on_train_start(self):
+        self._plain_steps = lightning_step_hooks_unused(self)
+
+    def on_train_epoch_start(self):
+        self.means["train"].pop()
+
+    def on_train_epoch_end(self):
+        self._log_means("train", "_epoch")
+
+    def on_validation_epoch_start(self):
+        self.means["val"].pop()
+
+    def on_validation_epoch_end(self):
+        self._log_means("val")
+
+    def on_test_epoch_start(self):
+        self.means["test"].pop()
+
+    def on_test_epoch_end(self):
+        self._log_means("test")
 
     def configure_optimizers(self):
         kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -48,21 +134,31 @@ class Classifier(pl.LightningModule):
             kwargs["momentum"] = self.momentum
         return OPTIMIZERS[self.optimizer_name](self.net.parameters(), **kwargs)
 
+
+class Classifier(TaskModule):
+    def measure(self, batch):
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        n = len(y)
+        # A count of correct predictions: three small tensor ops, where a float mean takes more.
+        return loss, {"loss": loss * n, "acc": (logits.argmax(dim=-1) == y).sum()}, n
+
     @staticmethod
     def scores(best_val_acc, val: dict, test: dict) -> dict:
         """The round's metrics for summary.json, from the best validation and the test pass."""
         return {"val_acc": best_val_acc, "test_acc": test["test/acc"], "test_loss": test["test/loss"]}
 
 
-class Regressor(Classifier):
+class Regressor(TaskModule):
     """Mean squared error, reported as `error`. There is no accuracy: val_acc and test_acc are null."""
 
-    def _step(self, batch, stage: str, on_step: bool):
+    def measure(self, batch):
         x, y = batch
         loss = F.mse_loss(self.net(x), y)
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
-        self.log(f"{stage}/error", loss, on_step=False, on_epoch=True, prog_bar=stage == "val")
-        return loss
+        n = len(y)
+        total = loss * n
+        return loss, {"loss": total, "error": total}, n
 
     @staticmethod
     def scores(best_val_acc, val: dict, test: dict) -> dict:
@@ -73,7 +169,7 @@ class Regressor(Classifier):
 TASKS = {"classification": Classifier, "regression": Regressor}
 
 
-def for_task(task: str) -> type[Classifier]:
+def for_task(task: str) -> type[TaskModule]:
     try:
         return TASKS[task]
     except KeyError:

@@ -53,6 +53,9 @@ class RewindCapture(pl.Callback):
         if self.step == 0:
             save(self.root, 0, pl_module.net.state_dict())
 
+    def next_step_event(self, step: int) -> int | None:  # see training/blocks.py
+        return self.step if step < self.step else None
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step:
             save(self.root, self.step, pl_module.net.state_dict())

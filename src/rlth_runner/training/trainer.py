@@ -18,13 +18,16 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning's own deprecation noise about torch internals; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # TaskModule.training_step takes `dataloader_iter` on purpose (see blocks.py).
+    warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
+    warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
 
 
 def build_trainer(cfg, round_index: int, output_dir: Path, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
     best = BestValidation()
     callbacks = [
         EnforceMasks(),
-        FiniteLossGuard(round_index, cfg.train.log_every_n_steps),
+        FiniteLossGuard(round_index),
         best,
         RoundProgressBar(round_index, cfg.rounds, cfg.train.log_every_n_steps),
         *extra_callbacks,
