@@ -75,6 +75,22 @@ def test_mask_applier_zeroes_pruned_weights():
         assert torch.all(layer.weight[layer.weight_mask == 1] != 0)
 
 
+def test_mask_applier_skips_layers_that_prune_nothing():
+    net = make_net()
+    layers = masks.masked_layers(net)
+    first, *rest = layers
+    with torch.no_grad():
+        layers[first].weight_mask.view(-1)[::2] = 0
+    applier = masks.MaskApplier(net)
+    assert [w is layers[first].weight for w in applier.weights] == [True]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(2.0)
+    applier()
+    assert int((layers[first].weight == 0).sum()) == int((layers[first].weight_mask == 0).sum()) > 0
+    assert all(torch.all(layers[n].weight == 2.0) for n in rest)
+
+
 def test_density_counts_all_prunable_weights():
     net = make_net()
     prune_layerwise(net, {n: 0.5 for n in masks.masked_layers(net)})

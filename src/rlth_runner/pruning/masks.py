@@ -79,12 +79,18 @@ def apply(model: nn.Module) -> None:
 
 
 class MaskApplier:
-    """`apply` with the (weight, mask) pairs gathered once, for the per-step hot path."""
+    """`apply` with the (weight, mask) pairs gathered once, for the per-step hot path.
+
+    Layers whose mask prunes nothing (all of round 0, a freshly grown layer)
+    are left out: their weights cannot need re-zeroing. Masks must not change
+    while an applier is in use; build a new one after pruning.
+    """
 
     def __init__(self, model: nn.Module):
-        layers = masked_layers(model).values()
-        self.weights = [layer.weight for layer in layers]
-        self.masks = [getattr(layer, MASK) for layer in layers]
+        pairs = [(layer.weight, getattr(layer, MASK)) for layer in masked_layers(model).values()]
+        pairs = [(w, m) for w, m in pairs if not bool(m.all())]
+        self.weights = [w for w, _ in pairs]
+        self.masks = [m for _, m in pairs]
 
     @torch.no_grad()
     def __call__(self) -> None:
