@@ -50,7 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # the checkout's code, even without an editable install
 
 from rlth_runner.data.batches import EpochShuffle, TensorBatches  # noqa: E402
+from rlth_runner.models.lenet import LeNet300100  # noqa: E402
 from rlth_runner.models.mlp import MLP  # noqa: E402
+from rlth_runner.models.rlth_resnet import RLTHResNet  # noqa: E402
 from rlth_runner.pruning import masks  # noqa: E402
 from rlth_runner.pruning.magnitude import prune_layerwise  # noqa: E402
 
@@ -61,43 +63,16 @@ BATCH, LR, EVAL_BATCH, SEED = 60, 1e-3, 1024, 0
 
 
 # --------------------------------------------------------------------------- models
+# rlth-runner's own networks, so the benchmark times what the runs train.
 
 
-class LeNet300100(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 300), nn.Linear(300, 100), nn.Linear(100, 10)
-
-    def forward(self, x):
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+def lenet_300_100() -> nn.Module:
+    return LeNet300100(input_shape=(1, 28, 28), num_classes=10)
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(x + self.bn2(self.conv2(out)))
-
-
-class SmallResNet(nn.Module):
-    """The RLTH paper's CIFAR network: a 3->8 channel 7x7 stem, seven 8->8 basic blocks, a linear head."""
-
-    def __init__(self, blocks: int = 7, channels: int = 8, num_classes: int = 10):
-        super().__init__()
-        self.stem = nn.Conv2d(3, channels, 7, stride=2, padding=3, bias=False)
-        self.bn = nn.BatchNorm2d(channels)
-        self.blocks = nn.Sequential(*(BasicBlock(channels) for _ in range(blocks)))
-        self.head = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        x = self.blocks(F.relu(self.bn(self.stem(x))))
-        return self.head(x.mean(dim=(2, 3)))
+def rlth_resnet() -> nn.Module:
+    """The RLTH paper's CIFAR network as conf/model/rlth_resnet.yaml builds it."""
+    return RLTHResNet(input_shape=(3, 32, 32), num_classes=10, width=8, hidden_layers=7)
 
 
 # --------------------------------------------------------------------------- data
@@ -354,7 +329,7 @@ def main(argv=None) -> int:
     from rlth_runner.training.trainer import quiet_lightning
 
     quiet_lightning()
-    default_steps = {"lenet": 200 if args.quick else 1000, "mlp": 200 if args.quick else 1000, "resnet": 20 if args.quick else 50}
+    default_steps = {"lenet": 200 if args.quick else 1000, "mlp": 200 if args.quick else 1000, "resnet": 5 if args.quick else 20}
     steps = lambda name: args.steps or default_steps[name]  # noqa: E731
 
     print(f"torch {torch.__version__}, device {device}, python {sys.version.split()[0]}")
@@ -367,14 +342,14 @@ def main(argv=None) -> int:
                 train, val, source = fashion_mnist()
                 fashion = (train[0].to(device), train[1].to(device)), (val[0].to(device), val[1].to(device)), source
             if name == "lenet":
-                case = Case("lenet_300_100", f"LeNet-300-100 (784-300-100-10) on {fashion[2]}", LeNet300100, fashion[0], fashion[1], steps(name))
+                case = Case("lenet_300_100", f"LeNet-300-100 (784-300-100-10) on {fashion[2]}", lenet_300_100, fashion[0], fashion[1], steps(name))
             elif name == "mlp":
                 make = lambda: MLP(input_shape=(1, 28, 28), num_classes=10, width=128, hidden_layers=5)  # noqa: E731
                 case = Case("rlth_mlp", f"the RLTH MLP (784-128x6-10) on {fashion[2]}", make, fashion[0], fashion[1], steps(name))
             elif name == "resnet":
                 train, val = random_data((3, 32, 32), 10_000, 2_000)
                 train, val = tuple(t.to(device) for t in train), tuple(t.to(device) for t in val)
-                case = Case("small_resnet", "small ResNet (3->8 7x7 stem, 7 basic blocks 8->8) on random CIFAR-shaped data", SmallResNet, train, val, steps(name))
+                case = Case("small_resnet", "RLTH small ResNet (3->8 7x7 stem, 7 basic blocks 8->8) on random CIFAR-shaped data", rlth_resnet, train, val, steps(name))
             else:
                 bench_imp(args, hardware, workdir)
                 continue
