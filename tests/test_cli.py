@@ -26,6 +26,9 @@ def test_run_prints_the_round_table(cli_run):
     rows = [line.split() for line in proc.stdout.split("weights left %")[1].splitlines()[2:6]]
     assert [row[0] for row in rows] == ["0", "1", "2", "3"]
     assert [float(row[1]) for row in rows] == pytest.approx([100.0, 70.0, 49.0, 34.3], abs=0.05)
+    summary = json.loads((cli_run[1] / "summary.json").read_text())
+    assert [int(row[6]) for row in rows] == [r["hidden_layers"] for r in summary["rounds"]]
+    assert [int(row[7].replace(",", "")) for row in rows] == [r["flops"] for r in summary["rounds"]]
 
 
 def test_summary_json_has_the_stable_keys(cli_run):

@@ -38,12 +38,15 @@ def format_table(rounds: list[dict]) -> str:
     # regression rounds (e.g. dataset=teacher) have errors (MSE) instead of accuracies
     regression = any(r.get("test_error") is not None for r in rounds)
     val_name, test_name = ("val error", "test error") if regression else ("best val acc %", "test acc %")
-    header = f"{'round':>5}  {'weights left %':>14}  {'nonzero params':>14}  {val_name:>14}  {test_name:>10}  {'steps':>6}"
+    header = (f"{'round':>5}  {'weights left %':>14}  {'nonzero params':>14}  {val_name:>14}  {test_name:>10}  {'steps':>6}"
+              f"  {'hidden layers':>13}  {'MACs':>12}")
     lines = [header, "-" * len(header)]
     for r in rounds:
         if regression:
             val, test = f"{r['val_error']:.4g}", f"{r['test_error']:.4g}"
         else:
             val, test = _pct(r["val_acc"]), _pct(r["test_acc"])
-        lines.append(f"{r['round']:>5}  {100 * r['density']:>14.2f}  {r['params_nonzero']:>14,}  {val:>14}  {test:>10}  {r['train_steps']:>6}")
+        macs = f"{r['flops']:,}" if r.get("flops") is not None else "-"
+        lines.append(f"{r['round']:>5}  {100 * r['density']:>14.2f}  {r['params_nonzero']:>14,}  {val:>14}  {test:>10}  {r['train_steps']:>6}"
+                     f"  {r.get('hidden_layers', '-'):>13}  {macs:>12}")
     return "\n".join(lines)
