@@ -109,3 +109,11 @@ def test_unknown_key_and_unknown_option_are_rejected(tmp_path):
     assert proc.returncode != 0 and "trian" in proc.stderr
     proc = rlth_run("policy=nope", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "policy/nope" in proc.stderr and "reset" in proc.stderr
+
+
+def test_round_table_marks_what_a_model_does_not_have():
+    from rlth_runner.summary import format_table
+
+    row = {"round": 0, "density": 1.0, "params_nonzero": 10, "val_acc": 0.5, "test_acc": 0.5, "train_steps": 3}
+    lines = format_table([{**row, "hidden_layers": None, "flops": None}, {**row, "round": 1, "hidden_layers": 2, "flops": 1234}]).splitlines()
+    assert lines[2].split()[-2:] == ["-", "-"] and lines[3].split()[-2:] == ["2", "1,234"]

@@ -44,6 +44,11 @@ def test_config_errors_name_the_key_and_the_allowed_values(make_cfg, overrides, 
         (["policy=rewind", "policy.epoch=2", "train.max_steps=null"], "policy.epoch=2 (step 40) is beyond round 0's length of 20 steps"),
         (["pruner.layer_rates={outptu:0.1}"], "pruner.layer_rates: 'outptu' matches no prunable layer of model mlp; its prunable layers are: input, hidden.h0, output"),
         (["pruner=l1_filter"], "pruner.layer_types=['Conv2d'] selects no layer of model mlp"),
+        # a growing network is checked as it will be by the last round: hidden.h0 appears after round 0
+        (["policy=grow", "model.hidden_layers=0", "pruner.include=[hiden.*]"],
+         "pruner.include: 'hiden.*' matches no prunable layer of model mlp; its prunable layers are: input, hidden.h0, output"),
+        (["policy=grow", "model.hidden_layers=0", "policy.every=5", "pruner.include=[hidden.*]"],
+         "pruner.include: 'hidden.*' matches no prunable layer of model mlp; its prunable layers are: input, output"),
     ],
 )
 def test_model_dependent_errors_fail_before_round_0(make_cfg, tmp_path, overrides, needle):

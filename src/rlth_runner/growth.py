@@ -15,6 +15,7 @@ rebuilt in the new order. `architecture(net)` records that order, and
 
 from __future__ import annotations
 
+import copy
 import re
 from fnmatch import fnmatch
 
@@ -89,6 +90,17 @@ def attach_masks(net: nn.Module, pruner_cfg) -> dict[str, nn.Module]:
     mask; layers that already have one, including every layer of a resumed or
     grown network, keep theirs."""
     return masks.attach(net, pruner_cfg.layer_types, pruner_cfg.get("include"), pruner_cfg.get("exclude"))
+
+
+def final_form(net: nn.Module, cfg) -> nn.Module:
+    """A copy of `net` with every layer `policy=grow` inserts over the run, so
+    that layer-name patterns can be checked before training (a typo in
+    `pruner.include` would otherwise go unnoticed until the layers appear)."""
+    probe = copy.deepcopy(net)
+    if cfg.policy.name == "grow" and is_growable(probe):
+        for k in range(1, cfg.rounds):
+            after_prune(probe, cfg, k)
+    return probe
 
 
 def keep(net: nn.Module, store) -> None:

@@ -98,13 +98,16 @@ def prepare(cfg: DictConfig, store: RunStore) -> Setup:
 
     net = build()
     p = cfg.pruner
-    # A growing network may start without the layers its patterns name (zero blocks).
-    bad = pruners.unmatched_patterns(net, p) if cfg.policy.name != "grow" else []
+    # Patterns are checked against the network as it will be by the last round:
+    # a growing one may start without the layers they name (zero blocks).
+    final = growth.final_form(net, cfg) if cfg.policy.name == "grow" else net
+    bad = pruners.unmatched_patterns(final, p)
     if bad:
-        layers = ", ".join(masks.prunable_layers(net, p.layer_types)) or "none"
+        layers = ", ".join(masks.prunable_layers(final, p.layer_types)) or "none"
         raise ConfigError(f"{bad[0]} matches no prunable layer of model {cfg.model.name}; its prunable layers are: {layers}")
     growth.attach_masks(net, p)
-    if not masks.masked_layers(net) and cfg.rounds > 1 and cfg.policy.name != "grow":
+    growth.attach_masks(final, p)  # a no-op when `final` is `net`
+    if not masks.masked_layers(final) and cfg.rounds > 1:
         raise ConfigError(f"pruner.layer_types={list(p.layer_types)} selects no layer of model {cfg.model.name}; nothing to prune")
     if not store.has_init():
         store.save_init(net.state_dict())

@@ -46,7 +46,8 @@ def format_table(rounds: list[dict]) -> str:
             val, test = f"{r['val_error']:.4g}", f"{r['test_error']:.4g}"
         else:
             val, test = _pct(r["val_acc"]), _pct(r["test_acc"])
-        macs = f"{r['flops']:,}" if r.get("flops") is not None else "-"
+        depth = "-" if r.get("hidden_layers") is None else str(r["hidden_layers"])  # None: not a growable model
+        macs = "-" if r.get("flops") is None else f"{r['flops']:,}"
         lines.append(f"{r['round']:>5}  {100 * r['density']:>14.2f}  {r['params_nonzero']:>14,}  {val:>14}  {test:>10}  {r['train_steps']:>6}"
-                     f"  {r.get('hidden_layers', '-'):>13}  {macs:>12}")
+                     f"  {depth:>13}  {macs:>12}")
     return "\n".join(lines)
