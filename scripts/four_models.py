@@ -12,7 +12,7 @@ density the runs reached:
 Any other policy in the sweep (rewind, random_mask) gets its own column.
 Writes <out>.md (a markdown table, mean ± std over seeds) and <out>.png.
 
-    python scripts/four_models.py outputs/four_models --out docs/four_models
+    python scripts/four_models.py outputs/four_models --out docs/results/four_models
 """
 
 from __future__ import annotations
