@@ -1,5 +1,6 @@
 """The Classifier's blocks of steps and its sparse logging keep Lightning's semantics."""
 
+import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -115,3 +116,12 @@ def test_blocks_end_at_every_step_a_callback_asks_for():
     assert see.seen[-1] == 130 and see.seen == sorted(see.seen)
     # and no more often than those events, the epoch ends and the 50-step blocks require
     assert len(see.seen) <= len(wanted) + 13 + 3
+
+
+def test_a_task_without_measure_fails_when_defined():
+    from rlth_runner.training.module import TaskModule
+
+    with pytest.raises(TypeError, match="NoMeasure must define measure"):
+
+        class NoMeasure(TaskModule):
+            pass

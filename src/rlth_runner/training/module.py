@@ -29,7 +29,7 @@ _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
 
 
 class TaskModule(pl.LightningModule):
-    """The training loop shared by the tasks; a task defines `measure`."""
+    """The training loop shared by the tasks; a task subclass defines `measure`."""
 
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__()
@@ -44,9 +44,12 @@ class TaskModule(pl.LightningModule):
         else:
             super().__setattr__(name, value)
 
-    def measure(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
-        """The batch's mean loss, its per-example sums by metric name, and its size."""
-        raise NotImplementedError
+    # A task subclass defines `measure(batch) -> (mean loss, {metric: per-example sum}, batch size)`.
+    # Checked when the subclass is defined, so a task without one fails at import, not mid-training.
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "measure", None)):
+            raise TypeError(f"{cls.__name__} must define measure(batch) -> (mean loss, metric sums, batch size)")
 
     def forward(self, x):
         return self.net(x)
