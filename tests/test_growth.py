@@ -6,11 +6,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rlth_runner import flops, growth
+from rlth_runner import flops, growth, policies
 from rlth_runner.config import ConfigError, validate
 from rlth_runner.models.mlp import MLP
 from rlth_runner.models.rlth_resnet import RLTHResNet
-from rlth_runner.pruning import masks
+from rlth_runner.pruning import masks, pruners
+from rlth_runner.rundir import RunDir
 from rlth_runner.pruning.magnitude import prune_layerwise
 
 PRUNER = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": None})
@@ -19,7 +20,7 @@ PRUNER = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": None}
 def pruned_mlp(depth, seed=0):
     torch.manual_seed(seed)
     net = MLP(input_shape=(1, 8, 8), num_classes=10, width=24, hidden_layers=depth)
-    growth.attach_masks(net, PRUNER)
+    pruners.attach_masks(net, PRUNER)
     prune_layerwise(net, {n: 0.3 for n in masks.masked_layers(net)})
     return net.eval()
 
@@ -63,7 +64,7 @@ def test_repeated_mlp_insertions_keep_preserving():
     ref = net(x)
     for where in ["first", 1, "last", 2]:
         growth.insert(net, where, "identity")
-        growth.attach_masks(net, PRUNER)
+        pruners.attach_masks(net, PRUNER)
         torch.testing.assert_close(net(x), ref, atol=1e-6, rtol=0)
     assert growth.architecture(net) == ["h2", "h3", "h5", "h0", "h1", "h4"]
     assert set(masks.masked_layers(net)) == {"input", "output", *(f"hidden.h{i}" for i in range(6))}
@@ -108,24 +109,22 @@ def test_identity_block_has_dirac_kernels_but_changes_the_function():
 def test_new_layer_names_are_fresh_and_masks_follow_include():
     net = resnet(0)
     pruner = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": ["blocks.*"]})
-    assert growth.attach_masks(net, pruner) == {}
+    assert pruners.attach_masks(net, pruner) == {}
     growth.insert(net, "last", "zero_residual")
     growth.insert(net, "first", "zero_residual")
-    growth.attach_masks(net, pruner)
+    pruners.attach_masks(net, pruner)
     assert growth.architecture(net) == ["b1", "b0"]
     assert set(masks.masked_layers(net)) == {f"blocks.b{i}.conv{j}" for i in (0, 1) for j in (1, 2)}
 
 
 def test_grow_policy_keeps_the_trained_survivors(tmp_path):
-    from rlth_runner import policies
-
     net = pruned_mlp(1)
     with torch.no_grad():  # stand-in for training: every weight moves
         for p in net.parameters():
             p.add_(1.0)
     prune_layerwise(net, {n: 0.5 for n in masks.masked_layers(net)})
     trained = {k: v.clone() for k, v in net.state_dict().items()}
-    policies.get("grow")(net, None)
+    assert grow_policy(tmp_path).apply(net, 1) == "inserted hidden.h1"
     after = net.state_dict()
     assert all(torch.equal(after[k], v) for k, v in trained.items())
 
@@ -137,42 +136,50 @@ def test_set_architecture_rebuilds_the_order():
     assert growth.architecture(net) == ["h3", "h0", "h1"] and net.hidden.h0 is h0
 
 
-def _grow_cfg(**policy):
-    return OmegaConf.create({"seed": 0, "pruner": dict(PRUNER), "policy": {"name": "grow", "where": "last", "every": 1, "max_depth": None, "init": "identity", **policy}})
+def grow_policy(tmp_path, name="grow", **policy):
+    cfg = OmegaConf.create({"name": name, "where": "last", "every": 1, "max_depth": None, "init": "identity", **policy})
+    ctx = policies.PolicyContext(RunDir(tmp_path), seed=0, pruner=PRUNER, build_model=None, model_name="mlp")
+    return policies.build(cfg, ctx)
 
 
-def test_after_prune_follows_every_and_max_depth():
+def test_grow_follows_every_and_max_depth(tmp_path):
     net = pruned_mlp(0)
-    cfg = _grow_cfg(every=2, max_depth=2)
+    policy = grow_policy(tmp_path, every=2, max_depth=2)
     depths = []
     for k in range(1, 8):
-        growth.after_prune(net, cfg, k)
+        policy.apply(net, k)
+        pruners.attach_masks(net, PRUNER)  # as the runner does after every policy
         depths.append(growth.depth(net))
     assert depths == [0, 1, 1, 2, 2, 2, 2]
     assert "hidden.h1" in masks.masked_layers(net)
-    reset_cfg = _grow_cfg()
-    reset_cfg.policy.name = "reset"
-    assert growth.after_prune(net, reset_cfg, 1) is None and growth.depth(net) == 2
+    assert grow_policy(tmp_path, name="finetune").apply(net, 1) is None and growth.depth(net) == 2
 
 
-def test_random_growth_is_seeded_by_round():
+def test_final_form_has_every_layer_growth_will_insert(tmp_path):
+    net = pruned_mlp(0)
+    final = grow_policy(tmp_path, every=2).final_form(net, 7)
+    assert growth.architecture(final) == ["h0", "h1", "h2"] and growth.depth(net) == 0
+    assert grow_policy(tmp_path, name="reset").final_form(net, 7) is net
+
+
+def test_random_growth_is_seeded_by_round(tmp_path):
     a, b = pruned_mlp(0), pruned_mlp(0)
     torch.randn(100)  # different global RNG state
-    growth.after_prune(a, _grow_cfg(init="random"), 3)
-    growth.after_prune(b, _grow_cfg(init="random"), 3)
+    grow_policy(tmp_path, init="random").apply(a, 3)
+    grow_policy(tmp_path, init="random").apply(b, 3)
     assert torch.equal(a.hidden.h0.weight, b.hidden.h0.weight)
 
 
 def test_flops_count_unpruned_macs():
     net = MLP(input_shape=(1, 8, 8), num_classes=10, width=24, hidden_layers=2)
-    growth.attach_masks(net, PRUNER)
+    pruners.attach_masks(net, PRUNER)
     assert flops.estimate(net, (1, 8, 8)) == 64 * 24 + 2 * 24 * 24 + 24 * 10
     prune_layerwise(net, {n: 0.5 for n in masks.masked_layers(net)})
     assert flops.estimate(net, (1, 8, 8)) == sum(kept for kept, _ in masks.counts(net).values())
 
     res = RLTHResNet(input_shape=(3, 16, 12), num_classes=10, width=8, hidden_layers=2)
     pruner = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": ["blocks.*"]})
-    growth.attach_masks(res, pruner)
+    pruners.attach_masks(res, pruner)
     positions = 16 * 12  # stride 1, "same" padding everywhere
     dense = 3 * 8 * 49 * positions + 2 * 2 * 8 * 8 * 9 * positions + 8 * 10
     assert flops.estimate(res, (3, 16, 12)) == dense
@@ -188,8 +195,7 @@ def test_flops_count_unpruned_macs():
         (["policy.where=-1"], "policy.where=-1 must be last"),
         (["policy.every=0"], "policy.every=0 must be an integer >= 1"),
         (["policy.max_depth=-2"], "policy.max_depth=-2 must be an integer >= 0 or null"),
-        (["policy.init=zero_residual"], "policy.init='zero_residual' is not one of: identity, random (for model=mlp)"),
-        (["policy.init=orthogonal", "model=rlth_resnet"], "policy.init='orthogonal' is not one of: identity, zero_residual, random"),
+        (["policy.init=7"], "policy.init=7 must be the name of a new layer's initialisation"),
         (["pruner.include=blocks.*"], "pruner.include='blocks.*' must be a list"),
     ],
 )
@@ -198,6 +204,30 @@ def test_bad_grow_values_name_the_key(make_cfg, overrides, needle):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value).startswith(needle) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["policy.init=zero_residual"], "policy.init='zero_residual' is not one of: identity, random (for model=mlp)"),
+        (["policy.init=orthogonal", "model=rlth_resnet", "model.width=8"], "policy.init='orthogonal' is not one of: identity, zero_residual, random"),
+        (["model=lenet_300_100"], "policy=grow needs a growable model"),
+    ],
+)
+def test_model_dependent_grow_errors_come_before_any_file(tmp_path, overrides, needle):
+    from hydra import compose, initialize_config_dir
+
+    from rlth_runner.cli import CONFIG_DIR
+    from rlth_runner.runner import run
+
+    out = tmp_path / "run"
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["policy=grow", *overrides, f"paths.output_dir={out}"])
+    validate(cfg)  # the config alone cannot tell
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    assert str(err.value).startswith(needle) and "\n" not in str(err.value)
+    assert not (out / "init.pt").exists() and not (out / "summary.json").exists()
 
 
 def test_good_grow_values_pass(make_cfg):

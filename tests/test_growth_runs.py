@@ -56,7 +56,7 @@ def grow_run(tmp_path_factory):
 
     build = runner_mod.build_trainer
     mp = pytest.MonkeyPatch()
-    mp.setattr(runner_mod, "build_trainer", lambda cfg, k, root, extra_callbacks=(): build(cfg, k, root, extra_callbacks=[*extra_callbacks, RecordOptimizer()]))
+    mp.setattr(runner_mod, "build_trainer", lambda *args, extra_callbacks=(): build(*args, extra_callbacks=[*extra_callbacks, RecordOptimizer()]))
     try:
         run(cfg)
     finally:
@@ -107,7 +107,7 @@ def test_each_round_has_a_fresh_optimizer_over_all_parameters(grow_run):
 
 def test_a_grown_checkpoint_loads_back_into_its_architecture(grow_run):
     out, _ = grow_run
-    net = checkpoints.load_round(out, 3)
+    net = checkpoints.load_network(out, 3)
     assert growth.architecture(net) == ["h0", "h1", "h2"]
     saved = torch.load(out / "rounds" / "round_3" / "weights.pt", weights_only=True)
     state = net.state_dict()
@@ -118,7 +118,7 @@ def test_a_grown_checkpoint_loads_back_into_its_architecture(grow_run):
         acc = (net(x).argmax(-1) == y).float().mean().item()
     assert acc == pytest.approx(summary(out)["rounds"][3]["test_acc"], abs=1e-6)
     # The round-1 network is shallower.
-    assert growth.depth(checkpoints.load_round(out, 1)) == 1
+    assert growth.depth(checkpoints.load_network(out, 1)) == 1
 
 
 def test_resumed_grow_run_matches_uninterrupted(make_cfg, tmp_path, grow_run):
@@ -143,4 +143,4 @@ def test_resnet_grows_blocks_from_zero_and_prunes_only_blocks(make_cfg, tmp_path
     assert set(round_masks(out, 2)) == {f"blocks.b{i}.conv{j}" for i in (0, 1) for j in (1, 2)}
     assert rounds[2]["layer_density"]["blocks.b0.conv1"] < 1.0 == rounds[2]["layer_density"]["blocks.b1.conv1"]
     assert rounds[0]["flops"] < rounds[1]["flops"]
-    assert growth.architecture(checkpoints.load_round(out, 2)) == ["b0", "b1"]
+    assert growth.architecture(checkpoints.load_network(out, 2)) == ["b0", "b1"]

@@ -10,9 +10,8 @@ from rlth_runner import policies
 from rlth_runner.models.mlp import MLP
 from rlth_runner.pruning import masks
 from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.rundir import RunDir
 from rlth_runner.runner import run
-from rlth_runner.store import RunStore
-from rlth_runner.training import rewind
 
 
 def build():
@@ -20,19 +19,20 @@ def build():
 
 
 def trained_and_pruned(tmp_path, pruner="magnitude", policy="reset"):
-    """A net, its run store with init.pt, 'trained' (every weight moved) and pruned to 60%."""
+    """A net, its run directory with init.pt, 'trained' (every weight moved) and pruned to 60%,
+    and the policy."""
     torch.manual_seed(0)
     net = build()
     masks.attach(net, ["Linear"])
-    store = RunStore(tmp_path)
+    store = RunDir(tmp_path)
     store.save_init(net.state_dict())
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p))
     trained = {k: v.clone() for k, v in net.state_dict().items()}
     prune_layerwise(net, {n: 0.6 for n in masks.masked_layers(net)})
-    cfg = OmegaConf.create({"seed": 0, "pruner": {"name": pruner}, "policy": {"name": policy}})
-    return net, store, trained, policies.PolicyContext(cfg, store, 1, build)
+    ctx = policies.PolicyContext(store, seed=0, pruner=OmegaConf.create({"name": pruner}), build_model=build, model_name="mlp")
+    return net, store, trained, policies.build(OmegaConf.create({"name": policy}), ctx)
 
 
 def same_masks(a, b):
@@ -40,10 +40,10 @@ def same_masks(a, b):
 
 
 def test_reset_restores_surviving_weights_bit_for_bit(tmp_path):
-    net, store, _, ctx = trained_and_pruned(tmp_path)
+    net, store, _, policy = trained_and_pruned(tmp_path)
     init = store.load_init()
     new_masks = masks.get(net)
-    policies.get("reset")(net, ctx)
+    policy.apply(net, 1)
 
     assert same_masks(masks.get(net), new_masks), "reset must keep the new masks"
     for name, layer in masks.masked_layers(net).items():
@@ -54,8 +54,8 @@ def test_reset_restores_surviving_weights_bit_for_bit(tmp_path):
 
 
 def test_finetune_keeps_the_trained_survivors(tmp_path):
-    net, _, trained, ctx = trained_and_pruned(tmp_path, policy="finetune")
-    policies.get("finetune")(net, ctx)
+    net, _, trained, policy = trained_and_pruned(tmp_path, policy="finetune")
+    policy.apply(net, 1)
     for name, layer in masks.masked_layers(net).items():
         kept = layer.weight_mask.bool()
         assert torch.equal(layer.weight[kept], trained[f"{name}.weight"][kept])
@@ -63,9 +63,9 @@ def test_finetune_keeps_the_trained_survivors(tmp_path):
 
 
 def test_reinit_draws_new_values_under_the_same_mask(tmp_path):
-    net, store, trained, ctx = trained_and_pruned(tmp_path, policy="reinit")
+    net, store, trained, policy = trained_and_pruned(tmp_path, policy="reinit")
     init, new_masks = store.load_init(), masks.get(net)
-    policies.get("reinit")(net, ctx)
+    policy.apply(net, 1)
     assert same_masks(masks.get(net), new_masks)
     first = {k: v.clone() for k, v in net.state_dict().items()}
     for name, layer in masks.masked_layers(net).items():
@@ -75,22 +75,21 @@ def test_reinit_draws_new_values_under_the_same_mask(tmp_path):
         assert torch.count_nonzero(layer.weight[~kept]) == 0
         # the model's own init: same scale as the original draw
         assert w.abs().max() <= init[f"{name}.weight"].abs().max() * 1.0001
-    policies.get("reinit")(net, ctx)  # seeded: the same round draws the same values
+    policy.apply(net, 1)  # seeded: the same round draws the same values
     assert all(torch.equal(first[k], v) for k, v in net.state_dict().items())
-    ctx.round_index = 2
-    policies.get("reinit")(net, ctx)
+    policy.apply(net, 2)
     assert not torch.equal(first["input.weight"], net.input.weight)
 
 
 @pytest.mark.parametrize("pruner", ["magnitude", "l1_filter"])
 def test_random_mask_keeps_each_layers_density_and_the_initial_values(tmp_path, pruner):
-    net, store, _, ctx = trained_and_pruned(tmp_path, pruner=pruner, policy="random_mask")
+    net, store, _, policy = trained_and_pruned(tmp_path, pruner=pruner, policy="random_mask")
     if pruner == "l1_filter":  # whole rows, as l1_filter leaves them
         for layer in masks.masked_layers(net).values():
             layer.weight_mask.copy_(layer.weight_mask.clone().fill_(1))
             layer.weight_mask[::3] = 0
     init, pruned = store.load_init(), masks.get(net)
-    policies.get("random_mask")(net, ctx)
+    policy.apply(net, 1)
     for name, layer in masks.masked_layers(net).items():
         new = layer.weight_mask.bool()
         assert int(new.sum()) == int(pruned[name].sum()), name
@@ -106,21 +105,20 @@ def test_rewind_capture_saves_exactly_the_weights_at_step_k(make_cfg, tmp_path):
     a, b = tmp_path / "rewind", tmp_path / "three_steps"
     run(make_cfg("rounds=2", "policy=rewind", "policy.step=3", out=a))
     run(make_cfg("rounds=1", "train.max_steps=3", out=b))
-    captured = rewind.load(a)
-    assert captured["step"] == 3
-    three = torch.load(b / "rounds" / "round_0" / "weights.pt", weights_only=True)
-    assert captured["state"].keys() == three.keys()
-    assert all(torch.equal(captured["state"][k], three[k]) for k in three)
-    init = torch.load(a / "init.pt", weights_only=True)
-    assert not torch.equal(captured["state"]["input.weight"], init["input.weight"])
+    assert RunDir(a).rewind_step() == 3
+    captured = RunDir(a).load_rewind()
+    three = RunDir(b).load_weights(0)
+    assert captured.keys() == three.keys()
+    assert all(torch.equal(captured[k], three[k]) for k in three)
+    assert not torch.equal(captured["input.weight"], RunDir(a).load_init()["input.weight"])
 
 
 def test_rewind_policy_restores_the_captured_weights(tmp_path):
-    net, store, _, ctx = trained_and_pruned(tmp_path, policy="rewind")
+    net, store, _, policy = trained_and_pruned(tmp_path, policy="rewind")
     torch.manual_seed(5)
     captured = {k: torch.randn_like(v) for k, v in build().state_dict().items()}  # stand-in for step-7 weights
-    rewind.save(store.root, 7, captured)
-    policies.get("rewind")(net, ctx)
+    store.save_rewind(7, captured)
+    policy.apply(net, 1)
     for name, layer in masks.masked_layers(net).items():
         kept = layer.weight_mask.bool()
         assert torch.equal(layer.weight[kept], captured[f"{name}.weight"][kept])
@@ -131,8 +129,8 @@ def test_rewind_policy_restores_the_captured_weights(tmp_path):
 def test_rewind_run_starts_round_1_from_the_captured_weights(make_cfg, tmp_path):
     out = tmp_path / "run"
     run(make_cfg("rounds=2", "policy=rewind", "policy.step=5", "verify.enabled=true", out=out))
-    start = torch.load(out / "rounds" / "round_1" / "start.pt", weights_only=True)
-    captured = rewind.load(out)["state"]
+    start = RunDir(out).load_start(1)
+    captured = RunDir(out).load_rewind()
     for key, w in start.items():
         if key.endswith(".weight"):
             mask = start[key + "_mask"].bool()
@@ -140,6 +138,7 @@ def test_rewind_run_starts_round_1_from_the_captured_weights(make_cfg, tmp_path)
     assert json.loads((out / "summary.json").read_text())["policy"] == "rewind"
 
 
-def test_unknown_policy_names_the_choices():
-    with pytest.raises(KeyError, match="finetune.*random_mask.*reinit.*reset.*rewind"):
-        policies.get("nope")
+def test_unknown_policy_names_the_choices(tmp_path):
+    ctx = policies.PolicyContext(RunDir(tmp_path), seed=0, pruner=None, build_model=build, model_name="mlp")
+    with pytest.raises(KeyError, match="reset, rewind, finetune, reinit, random_mask, grow"):
+        policies.build(OmegaConf.create({"name": "nope"}), ctx)

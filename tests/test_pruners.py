@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from rlth_runner.models.mlp import MLP
+from rlth_runner.config import ConfigError
 from rlth_runner.pruning import masks, pruners
 
 ROUNDS = 6
@@ -140,10 +141,13 @@ def test_l1_filter_removes_exact_whole_filters(schedule):
 def test_include_and_exclude_choose_the_prunable_layers():
     net = make_net(include=["hidden.*", "output"], exclude=["hidden.h1"])
     assert set(masks.masked_layers(net)) == {"hidden.h0", "output"}
-    assert pruners.unmatched_patterns(net, pcfg(include=["hidden.*"], exclude=["outptu"], layer_rates={"inptu": 0.1})) == [
-        "pruner.layer_rates: 'inptu'",
-        "pruner.exclude: 'outptu'",
-    ]
+    with pytest.raises(ConfigError, match=r"^pruner.layer_rates: 'inptu' matches no prunable layer of model mlp; its prunable layers are: input, hidden.h0"):
+        pruners.check_layers(net, pcfg(include=["hidden.*"], exclude=["outptu"], layer_rates={"inptu": 0.1}), "mlp", rounds=3)
+    with pytest.raises(ConfigError, match=r"^pruner.exclude: 'outptu' matches no"):
+        pruners.check_layers(net, pcfg(include=["hidden.*"], exclude=["outptu"]), "mlp", rounds=3)
+    with pytest.raises(ConfigError, match=r"^pruner.layer_types=\['Conv2d'\] selects no layer of model mlp"):
+        pruners.check_layers(net, pcfg(layer_types=["Conv2d"]), "mlp", rounds=3)
+    pruners.check_layers(net, pcfg(layer_types=["Conv2d"]), "mlp", rounds=1)  # plain training prunes nothing
 
 
 def test_first_matching_rate_pattern_wins():

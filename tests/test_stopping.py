@@ -3,17 +3,23 @@
 import json
 
 import pytest
-import torch
 from omegaconf import OmegaConf
 
 from rlth_runner import stopping
+from rlth_runner.record import RoundRecord
 from rlth_runner.runner import run
 
 STOP = dict(accuracy=None, metric="val_acc", density=None, compression=None)
 
 
 def rnd(k, density, nonzero, acc=0.5):
-    return {"round": k, "density": density, "params_nonzero": nonzero, "val_acc": acc, "test_acc": acc}
+    return RoundRecord(round=k, density=density, layer_density={}, params_total=1000, params_nonzero=nonzero, hidden_layers=None,
+                       flops=0, val_acc=acc, test_acc=acc, test_loss=1.0)
+
+
+def retrained(test_acc):
+    return RoundRecord(round=1, density=0.5, layer_density={}, params_total=1000, params_nonzero=500, hidden_layers=None,
+                       flops=0, val_acc=None, test_acc=test_acc, test_loss=1.0)
 
 
 def test_each_rule_and_round_0_never_stops():
@@ -32,13 +38,13 @@ def test_judge_compares_with_the_reference_within_tolerance():
     rounds = [rnd(0, 1.0, 1000, acc=0.90), rnd(1, 0.5, 500, acc=0.88)]
     v = OmegaConf.create({"metric": "test_acc", "reference": "dense", "tolerance": 0.01})
     stop = OmegaConf.create(STOP)
-    assert stopping.judge(v, stop, rounds, {"test_acc": 0.895})["winning_ticket"] is True
-    out = stopping.judge(v, stop, rounds, {"test_acc": 0.885})
+    assert stopping.judge(v, stop, rounds, retrained(0.895))["winning_ticket"] is True
+    out = stopping.judge(v, stop, rounds, retrained(0.885))
     assert out["winning_ticket"] is False and out["gap"] == pytest.approx(-0.015) and out["compression"] == 2.0
     v.reference = "final"
-    assert stopping.judge(v, stop, rounds, {"test_acc": 0.875})["winning_ticket"] is True
+    assert stopping.judge(v, stop, rounds, retrained(0.875))["winning_ticket"] is True
     stop.density = 0.4  # the subnetwork must also be small enough
-    out = stopping.judge(v, stop, rounds, {"test_acc": 0.95})
+    out = stopping.judge(v, stop, rounds, retrained(0.95))
     assert out["size_ok"] is False and out["winning_ticket"] is False
 
 

@@ -1,13 +1,9 @@
-"""Structure growing (`policy=grow`): the RLTH cycle of train, prune, insert a layer.
-
-After round k's pruning the trained, pruned network keeps its weights and
-gains one new hidden layer (MLP) or BasicBlock (RLTH ResNet); round k then
-trains the deeper network with a fresh optimizer over all its parameters.
-The new layer gets a dense mask, so the next round's pruning covers it, and
-every other mask stays on its layer by name.
+"""Inserting a layer into a network: the mechanics behind `policy=grow`
+(policies/grow.py decides when and where).
 
 A growable model has a ModuleDict `grow_attr` of hidden layers named
-`<grow_prefix><i>` and a `new_layer(init)` method. A new layer gets the next
+`<grow_prefix><i>`, a `new_layer(init)` method and the tuple `grow_inits` of
+the initialisations it supports. A new layer gets the next
 unused index, whatever its position, so names never move; the ModuleDict is
 rebuilt in the new order. `architecture(net)` records that order, and
 `set_architecture` rebuilds it when a checkpoint is loaded.
@@ -15,14 +11,10 @@ rebuilt in the new order. `architecture(net)` records that order, and
 
 from __future__ import annotations
 
-import copy
 import re
-from fnmatch import fnmatch
 
 import torch
 from torch import nn
-
-from .pruning import masks
 
 
 def is_growable(net: nn.Module) -> bool:
@@ -83,42 +75,3 @@ def set_architecture(net: nn.Module, order: list[str]) -> None:
     ref = next(net.parameters())
     layers = [(name, current[name] if name in current else net.new_layer("random").to(device=ref.device, dtype=ref.dtype)) for name in order]
     _rebuild(net, layers)
-
-
-def attach_masks(net: nn.Module, pruner_cfg) -> dict[str, nn.Module]:
-    """Give prunable layers (`pruner.layer_types`, `include`, `exclude`) a dense
-    mask; layers that already have one, including every layer of a resumed or
-    grown network, keep theirs."""
-    return masks.attach(net, pruner_cfg.layer_types, pruner_cfg.get("include"), pruner_cfg.get("exclude"))
-
-
-def final_form(net: nn.Module, cfg) -> nn.Module:
-    """A copy of `net` with every layer `policy=grow` inserts over the run, so
-    that layer-name patterns can be checked before training (a typo in
-    `pruner.include` would otherwise go unnoticed until the layers appear)."""
-    probe = copy.deepcopy(net)
-    if cfg.policy.name == "grow" and is_growable(probe):
-        for k in range(1, cfg.rounds):
-            after_prune(probe, cfg, k)
-    return probe
-
-
-def keep(net: nn.Module, store) -> None:
-    """The weight half of `policy=grow`: no reset, the trained survivors stay
-    (the structure half is `after_prune`, called by the runner)."""
-    masks.apply(net)
-
-
-def after_prune(net: nn.Module, cfg, round_index: int) -> str | None:
-    """Grow the pruned network if `policy=grow` says this round should.
-
-    Returns the new layer's name, or None when nothing was inserted.
-    """
-    spec = cfg.policy
-    if spec.name != "grow" or round_index % spec.every:
-        return None
-    if spec.max_depth is not None and depth(net) >= spec.max_depth:
-        return None
-    name = insert(net, spec.where, spec.init, seed=cfg.seed * 1000 + round_index)
-    attach_masks(net, cfg.pruner)
-    return name

@@ -1,7 +1,7 @@
 """The round loop: build, fit, evaluate, prune, apply the policy, save, log.
 
 Plain Python around a fresh Lightning Trainer per round. Every round's
-artifacts go to its own folder (see store.py); a round already on disk is
+artifacts go to its own folder (rundir.py); a round already on disk is
 skipped, so resuming a run is re-running its command in the same directory.
 The run ends at `rounds` or at the first stopping rule met (stopping.py),
 then optionally retrains the final subnetwork to verify it (`verify`).
@@ -9,13 +9,9 @@ then optionally retrains the final subnetwork to verify it (`verify`).
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -23,22 +19,20 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from . import checkpoints, flops, growth, policies, stopping
-from .config import ConfigError
+from . import checkpoints, flops, growth, policies, seeds, stopping
+from .config import run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
 from .pruning import masks, pruners
-from .store import RunStore, save_tensor_file, write_json
+from .record import RoundRecord
+from .rundir import LoggerLocation, RunDir
 from .summary import Summary, format_table
-from .training import rewind
-from .training.callbacks import NonFiniteLossError
 from .training import module as tasks
+from .training.callbacks import NonFiniteLossError
 from .training.early_stop import EarlyStopTracker
 from .training.trainer import build_trainer, quiet_lightning
 
 log = logging.getLogger("rlth_runner")
-
-START = "start.pt"  # a round's weights before training, kept for `verify`
 
 
 class RunError(RuntimeError):
@@ -49,26 +43,23 @@ class RunError(RuntimeError):
 class Setup:
     data: DataBundle
     net: nn.Module
-    build_model: Callable[[], nn.Module]
+    policy: policies.Policy
     val_loader: TensorBatches
     test_loader: TensorBatches
-    rewind_step: int | None
 
 
 def run(cfg: DictConfig) -> dict:
-    out = Path(cfg.paths.output_dir)
-    store = RunStore(out)
+    run_dir = RunDir(cfg.paths.output_dir)
     try:
-        setup = prepare(cfg, store)  # errors that need the data or model, before summary.json
+        setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
     except (DataError, ModelDataMismatch) as err:
         raise RunError(str(err)) from err
-    info = {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name, "seed": cfg.seed, "rounds_planned": cfg.rounds}
-    summary = Summary(out / "summary.json", info)
+    summary = Summary(run_dir, run_info(cfg))
     try:
-        objective, stopped_by, reason = run_rounds(cfg, store, summary, setup)
-        summary.data.update(stopped_by=stopped_by, stop_reason=reason)
+        objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
+        summary.info.update(stopped_by=stopped_by, stop_reason=reason)
         if cfg.verify.enabled:
-            summary.data["verification"] = verify(cfg, store, setup, summary.data["rounds"])
+            summary.info["verification"] = verify(cfg, run_dir, setup, summary.rounds)
     except NonFiniteLossError as err:
         summary.finish("failed", error=str(err))
         raise RunError(str(err)) from err
@@ -76,146 +67,77 @@ def run(cfg: DictConfig) -> dict:
         summary.finish("failed", error=f"{type(err).__name__}: {err}")
         raise
     summary.finish("completed")
-    print("\n" + format_table(summary.data["rounds"]))
+    print("\n" + format_table(summary.rounds))
     print(f"\nStopped {reason}")
-    if "verification" in summary.data:
-        print(format_verification(summary.data["verification"]))
-    print(f"\nRun directory: {out}\nCurves: tensorboard --logdir {out / 'tensorboard'}")
+    if "verification" in summary.info:
+        print(format_verification(summary.info["verification"]))
+    print(f"\nRun directory: {run_dir.root}\nCurves: tensorboard --logdir {run_dir.tensorboard}")
     return {"objective": objective, "summary": summary.data}
 
 
-def prepare(cfg: DictConfig, store: RunStore) -> Setup:
+def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     """Load the data and build the network; check what the config alone cannot."""
     quiet_lightning()
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
-    pl.seed_everything(cfg.seed, verbose=False)
+    pl.seed_everything(seeds.derive(cfg.seed, "init"), verbose=False)
 
     data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)
-
-    def build() -> nn.Module:
-        return build_model(cfg.model, data)
-
-    net = build()
-    p = cfg.pruner
+    net = build_model(cfg.model, data)
+    policy = policies.build(cfg.policy, policies.PolicyContext(run_dir, cfg.seed, cfg.pruner, lambda: build_model(cfg.model, data), cfg.model.name))
+    policy.prepare(net, cfg.train, len(TensorBatches(*data.train, cfg.train.batch_size)))
     # Patterns are checked against the network as it will be by the last round:
     # a growing one may start without the layers they name (zero blocks).
-    final = growth.final_form(net, cfg) if cfg.policy.name == "grow" else net
-    bad = pruners.unmatched_patterns(final, p)
-    if bad:
-        layers = ", ".join(masks.prunable_layers(final, p.layer_types)) or "none"
-        raise ConfigError(f"{bad[0]} matches no prunable layer of model {cfg.model.name}; its prunable layers are: {layers}")
-    growth.attach_masks(net, p)
-    growth.attach_masks(final, p)  # a no-op when `final` is `net`
-    if not masks.masked_layers(final) and cfg.rounds > 1:
-        raise ConfigError(f"pruner.layer_types={list(p.layer_types)} selects no layer of model {cfg.model.name}; nothing to prune")
-    if not store.has_init():
-        store.save_init(net.state_dict())
-
-    rewind_step = None
-    if cfg.policy.name == "rewind":
-        batches = len(TensorBatches(*data.train, cfg.train.batch_size))
-        rewind_step = rewind.step_of(cfg.policy, batches)
-        length = rewind.round_length(cfg.train, batches)
-        if rewind_step > length:
-            key = "policy.epoch" if cfg.policy.get("epoch") is not None else "policy.step"
-            raise ConfigError(
-                f"{key}={cfg.policy[key.split('.')[1]]} (step {rewind_step}) is beyond round 0's length of {length} steps "
-                f"(train.epochs={cfg.train.epochs} x {batches} batches, train.max_steps={cfg.train.max_steps}); allowed: policy.step in 0..{length}"
-            )
-        if store.is_done(0):
-            captured = (store.root / rewind.FILE).exists() and rewind.load(store.root)["step"]
-            if captured is False or captured != rewind_step:
-                what = "no rewind.pt" if captured is False else f"rewind.pt from step {captured}"
-                raise ConfigError(f"policy.step={rewind_step}: round 0 of {store.root} is done with {what}; rewinding needs a new run directory")
+    pruners.check_layers(policy.final_form(net, cfg.rounds), cfg.pruner, cfg.model.name, cfg.rounds)
+    pruners.attach_masks(net, cfg.pruner)
+    if not run_dir.has_init():
+        run_dir.save_init(net.state_dict())
 
     eval_batch = max(cfg.train.batch_size, 1024)
-    return Setup(data, net, build, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), rewind_step)
+    return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch))
 
 
-def fit(cfg: DictConfig, setup: Setup, round_index: int, output_dir: Path, seed: int, extra_callbacks=()) -> dict:
-    """Train `setup.net` once with a fresh optimizer; its metrics."""
-    net = setup.net
-    pl.seed_everything(seed, verbose=False)
-    module = tasks.for_task(setup.data.task)(net, cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.weight_decay)
-    callbacks = list(extra_callbacks)
-    tracker = None
-    if cfg.train.eval_every_n_steps:
-        tracker = EarlyStopTracker(cfg.train.eval_every_n_steps, setup.val_loader, setup.test_loader)
-        callbacks.append(tracker)
-    trainer, best = build_trainer(cfg, round_index, output_dir, extra_callbacks=callbacks)
-    train_loader = TensorBatches(*setup.data.train, cfg.train.batch_size, shuffle=True, seed=seed, augment=setup.data.augment)
-    started = time.perf_counter()
-    trainer.fit(module, train_loader, setup.val_loader)
-    val = {}
-    if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
-        val = trainer.validate(module, setup.val_loader, verbose=False)[0]
-    test = trainer.test(module, setup.test_loader, verbose=False)[0]
-    metrics = {
-        "round": round_index,
-        "density": masks.density(net),
-        "layer_density": {name: kept / total for name, (kept, total) in masks.counts(net).items()},
-        "params_total": sum(p.numel() for p in net.parameters()),
-        "params_nonzero": sum(int(p.count_nonzero()) for p in net.parameters()),
-        "hidden_layers": growth.depth(net),
-        "flops": flops.estimate(net, setup.data.input_shape),
-        **module.scores(best.best, val, test),
-        "train_steps": trainer.global_step,
-        "epochs": trainer.current_epoch,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    if tracker is not None and tracker.best is not None:
-        metrics.update(tracker.best)
-    return metrics
-
-
-def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
-    net, p = setup.net, cfg.pruner
-    policy = policies.get(cfg.policy.name)
+def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
+    net, policy, p = setup.net, setup.policy, cfg.pruner
     pruner_seed = p.seed if p.get("seed") is not None else cfg.seed
-    round_writer = SummaryWriter(str(store.root / "tensorboard" / "summary"))
+    round_writer = SummaryWriter(str(run_dir.summary_tensorboard))
 
     objective, resume_from = None, None
     stopped_by, reason = "max_rounds", f"after round {cfg.rounds - 1}: rounds={cfg.rounds} done"
     for k in range(cfg.rounds):
-        if store.is_done(k):
-            resume_from, metrics = store.load_round(k)
-            summary.add_round(metrics)
-            objective = tasks.objective(metrics)
-            log.info("Round %d already done, skipping (%s)", k, store.round_dir(k))
+        if run_dir.is_done(k):
+            record, resume_from = run_dir.load_record(k), k
+            summary.add_round(record)
+            log.info("Round %d already done, skipping (%s)", k, run_dir.round_dir(k))
         else:
-            if resume_from is not None:
-                checkpoints.restore(net, resume_from, store.round_dir(k - 1))  # regrows a grown network first
+            if resume_from is not None:  # the last finished round's network, regrown first
+                checkpoints.restore(net, run_dir.load_weights(resume_from), run_dir.load_arch(resume_from))
                 resume_from = None
 
             removed = 0
             if k > 0:
                 removed = sum(pruners.prune(net, p, k, cfg.rounds, pruner_seed).values())
-                policy(net, policies.PolicyContext(cfg, store, k, setup.build_model))
-                if grown := growth.after_prune(net, cfg, k):
-                    log.info("Round %d: inserted %s, now %d hidden layers", k, grown, growth.depth(net))
-                growth.attach_masks(net, p)  # layers a policy added
+                if change := policy.apply(net, k):
+                    log.info("Round %d: %s, now %d hidden layers", k, change, growth.depth(net))
+                pruners.attach_masks(net, p)  # layers a policy added
             log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
 
-            store.clear_partial(k)
+            run_dir.clear_partial(k)
             if cfg.verify.enabled:
-                store.round_dir(k).mkdir(parents=True, exist_ok=True)
-                save_tensor_file(store.round_dir(k) / START, {key: v.detach().cpu().clone() for key, v in net.state_dict().items()})
-            extra = [rewind.RewindCapture(store.root, setup.rewind_step)] if k == 0 and setup.rewind_step is not None else []
-            metrics = fit(cfg, setup, k, store.root, cfg.seed * 1000 + k, extra)
-            first = summary.data["rounds"][0] if k else metrics
-            metrics.update(pruned=removed, compression=stopping.compression(first, metrics))
-            checkpoints.save_arch(store.round_dir(k), net, cfg.model, setup.data.input_shape, setup.data.num_classes)
-            store.save_round(k, net.state_dict(), masks.get(net), metrics)
-            summary.add_round(metrics)
-            for key in ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression", "hidden_layers", "flops", "val_error", "test_error"):
-                if metrics.get(key) is not None:
-                    round_writer.add_scalar(f"rounds/{key}", metrics[key], k)
+                run_dir.save_start(k, net.state_dict())
+            record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k))
+            record.pruned = removed
+            record.compression = stopping.compression(summary.rounds[0] if k else record, record)
+            arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
+            run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record)
+            summary.add_round(record)
+            for key, value in record.scalars().items():
+                round_writer.add_scalar(f"rounds/{key}", value, k)
             round_writer.flush()
-            objective = tasks.objective(metrics)
-            log.info("Round %d done: %s", k, tasks.describe(metrics))
+            log.info("Round %d done: %s", k, record.describe())
+        objective = record.objective()
 
-        verdict = stopping.check(cfg.stop, summary.data["rounds"][0], metrics)
+        verdict = stopping.check(cfg.stop, summary.rounds[0], record)
         if verdict is not None:
             stopped_by, reason = verdict
             log.info("Stopping %s", reason)
@@ -224,29 +146,61 @@ def run_rounds(cfg: DictConfig, store: RunStore, summary: Summary, setup: Setup)
     return objective, stopped_by, reason
 
 
-def verify(cfg: DictConfig, store: RunStore, setup: Setup, rounds: list[dict]) -> dict:
+def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation, seed: int, extra_callbacks=()) -> RoundRecord:
+    """Train `setup.net` once with a fresh optimizer; the round's record."""
+    net, t = setup.net, cfg.train
+    pl.seed_everything(seed, verbose=False)
+    module = tasks.for_task(setup.data.task)(net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block)
+    callbacks = list(extra_callbacks)
+    tracker = None
+    if t.eval_every_n_steps:
+        tracker = EarlyStopTracker(t.eval_every_n_steps, setup.val_loader, setup.test_loader)
+        callbacks.append(tracker)
+    trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks)
+    train_loader = TensorBatches(*setup.data.train, t.batch_size, shuffle=True, seed=seed, augment=setup.data.augment)
+    started = time.perf_counter()
+    trainer.fit(module, train_loader, setup.val_loader)
+    val = {}
+    if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
+        val = trainer.validate(module, setup.val_loader, verbose=False)[0]
+    test = trainer.test(module, setup.test_loader, verbose=False)[0]
+    return RoundRecord(
+        round=round_index,
+        density=masks.density(net),
+        layer_density={name: kept / total for name, (kept, total) in masks.counts(net).items()},
+        params_total=sum(p.numel() for p in net.parameters()),
+        params_nonzero=sum(int(p.count_nonzero()) for p in net.parameters()),
+        hidden_layers=growth.depth(net),
+        flops=flops.estimate(net, setup.data.input_shape),
+        **module.scores(best.best, val, test),
+        train_steps=trainer.global_step,
+        epochs=trainer.current_epoch,
+        seconds=round(time.perf_counter() - started, 3),
+        **(tracker.best if tracker is not None and tracker.best is not None else {}),
+    )
+
+
+def verify(cfg: DictConfig, run_dir: RunDir, setup: Setup, rounds: list[RoundRecord]) -> dict:
     """Algorithm 1, lines 7-10: retrain the final subnetwork from the weights
     its round started from (its policy's starting point), with a batch order
     no round used, and judge it against the reference accuracy."""
-    k = rounds[-1]["round"]
-    out = store.root / "verification"
-    done = out / "metrics.json"
-    if done.exists():
-        metrics = json.loads(done.read_text())
+    k = rounds[-1].round
+    saved = run_dir.load_verification()
+    if saved is not None:
+        record, seed = RoundRecord.from_dict(saved), saved["seed"]
     else:
-        start = store.round_dir(k) / START
-        if not start.exists():
-            raise RunError(f"cannot verify round {k}: {start} is missing; rounds are only kept for verification when verify.enabled=true from the start of the run")
-        checkpoints.restore(setup.net, torch.load(start, map_location="cpu", weights_only=True), store.round_dir(k))
-        seed = cfg.verify.seed if cfg.verify.seed is not None else cfg.seed * 1000 + 999
+        try:
+            start = run_dir.load_start(k)
+        except FileNotFoundError as err:
+            raise RunError(f"cannot verify round {k}: {err}") from None
+        checkpoints.restore(setup.net, start, run_dir.load_arch(k))
+        seed = cfg.verify.seed if cfg.verify.seed is not None else seeds.derive(cfg.seed, "verify")
         log.info("Verifying round %d's subnetwork: retraining it from its starting point (batch seed %d)", k, seed)
-        shutil.rmtree(out / "tensorboard", ignore_errors=True)
-        metrics = fit(cfg, setup, k, out, seed)
-        metrics["seed"] = seed
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(done, metrics)
-    return {"policy": cfg.policy.name, "seed": metrics["seed"], "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc"),
-            "train_steps": metrics["train_steps"], **stopping.judge(cfg.verify, cfg.stop, rounds, metrics)}
+        run_dir.start_verification(k)
+        record = fit(cfg, setup, k, run_dir.logger(k, verification=True), seed)
+        run_dir.save_verification({**record.to_dict(), "seed": seed})
+    return {"policy": run_info(cfg)["policy"], "seed": seed, "val_acc": record.val_acc, "test_acc": record.test_acc,
+            "train_steps": record.train_steps, **stopping.judge(cfg.verify, cfg.stop, rounds, record)}
 
 
 def format_verification(v: dict) -> str:

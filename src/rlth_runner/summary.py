@@ -1,53 +1,56 @@
 """summary.json and the per-round table printed at the end of a run.
 
-Downstream tools read summary.json: keep `status` and the per-round keys
-`round`, `density`, `params_total`, `params_nonzero`, `val_acc`, `test_acc`
-and `train_steps` stable.
+Downstream tools read summary.json: `status`, the run's description
+(config.run_info) and `rounds`, one RoundRecord each (record.py).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .store import write_json
+from .record import RoundRecord
+from .rundir import RunDir
 
 
 class Summary:
-    def __init__(self, path: Path, info: dict):
-        self.path = Path(path)
-        self.data = {"status": "running", **info, "rounds": []}
+    def __init__(self, run_dir: RunDir, info: dict):
+        self.run_dir = run_dir
+        self.rounds: list[RoundRecord] = []
+        self.info = {"status": "running", **info}
         self.write()
 
-    def add_round(self, metrics: dict) -> None:
-        self.data["rounds"].append(metrics)
+    @property
+    def data(self) -> dict:
+        return {**self.info, "rounds": [r.to_dict() for r in self.rounds]}
+
+    def add_round(self, record: RoundRecord) -> None:
+        self.rounds.append(record)
         self.write()
 
     def finish(self, status: str, **extra) -> None:
-        self.data.update(status=status, **extra)
+        self.info.update(status=status, **extra)
         self.write()
 
     def write(self) -> None:
-        write_json(self.path, self.data)
+        self.run_dir.write_summary(self.data)
 
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
-def format_table(rounds: list[dict]) -> str:
+def format_table(rounds: list[RoundRecord]) -> str:
     # regression rounds (e.g. dataset=teacher) have errors (MSE) instead of accuracies
-    regression = any(r.get("test_error") is not None for r in rounds)
+    regression = any(r.test_error is not None for r in rounds)
     val_name, test_name = ("val error", "test error") if regression else ("best val acc %", "test acc %")
     header = (f"{'round':>5}  {'weights left %':>14}  {'nonzero params':>14}  {val_name:>14}  {test_name:>10}  {'steps':>6}"
               f"  {'hidden layers':>13}  {'MACs':>12}")
     lines = [header, "-" * len(header)]
     for r in rounds:
         if regression:
-            val, test = f"{r['val_error']:.4g}", f"{r['test_error']:.4g}"
+            val, test = f"{r.val_error:.4g}", f"{r.test_error:.4g}"
         else:
-            val, test = _pct(r["val_acc"]), _pct(r["test_acc"])
-        depth = "-" if r.get("hidden_layers") is None else str(r["hidden_layers"])  # None: not a growable model
-        macs = "-" if r.get("flops") is None else f"{r['flops']:,}"
-        lines.append(f"{r['round']:>5}  {100 * r['density']:>14.2f}  {r['params_nonzero']:>14,}  {val:>14}  {test:>10}  {r['train_steps']:>6}"
+            val, test = _pct(r.val_acc), _pct(r.test_acc)
+        depth = "-" if r.hidden_layers is None else str(r.hidden_layers)  # None: not a growable model
+        macs = "-" if r.flops is None else f"{r.flops:,}"
+        lines.append(f"{r.round:>5}  {100 * r.density:>14.2f}  {r.params_nonzero:>14,}  {val:>14}  {test:>10}  {r.train_steps:>6}"
                      f"  {depth:>13}  {macs:>12}")
     return "\n".join(lines)

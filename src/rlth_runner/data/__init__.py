@@ -1,7 +1,7 @@
 """Datasets served as in-memory tensors.
 
-Names are imported lazily so that `data.checks`, which the config validator
-uses before torch is imported, does not pull torch in through this package.
+Names are imported lazily, so that importing one submodule does not pull in
+torch through this package.
 """
 
 from __future__ import annotations

@@ -9,9 +9,6 @@ import torch
 
 from .errors import DataError
 
-TASKS = ("classification", "regression")
-
-
 @dataclass
 class DataBundle:
     name: str
@@ -20,7 +17,7 @@ class DataBundle:
     test: tuple[torch.Tensor, torch.Tensor]
     input_shape: tuple[int, ...]
     num_classes: int  # the network's output width; 1 for a scalar regression target
-    task: str = "classification"
+    task: str = "classification"  # a key of config/choices.py TASKS
     # Applied to each training batch (x, generator) -> x on the device; None for none.
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 

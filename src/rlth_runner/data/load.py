@@ -6,7 +6,8 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from .bundle import TASKS, DataBundle
+from ..config import choices
+from .bundle import DataBundle
 from .errors import DataError
 
 
@@ -32,8 +33,8 @@ def load_dataset(dataset_cfg, data_dir: str, hardware_cfg=None) -> DataBundle:
         if isinstance(err.__cause__, DataError):
             raise err.__cause__ from None
         raise
-    if data.task not in TASKS:
-        raise DataError(f"dataset {data.name} has task {data.task!r}; expected one of {', '.join(TASKS)}")
+    if data.task not in choices.TASKS:
+        raise DataError(f"dataset {data.name} has task {data.task!r}; expected one of {', '.join(choices.TASKS)}")
     if hardware_cfg is not None and hardware_cfg.devices == 1:
         data = data.to(device_for(hardware_cfg.accelerator))
     return data

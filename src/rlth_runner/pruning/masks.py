@@ -61,16 +61,6 @@ def get(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: getattr(m, MASK).detach().bool().cpu() for name, m in masked_layers(model).items()}
 
 
-def set_(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
-    layers = masked_layers(model)
-    missing = set(masks) - set(layers)
-    if missing:
-        raise KeyError(f"masks for layers the model does not have: {sorted(missing)}")
-    for name, mask in masks.items():
-        buf = getattr(layers[name], MASK)
-        buf.copy_(mask.to(device=buf.device, dtype=buf.dtype))
-
-
 @torch.no_grad()
 def apply(model: nn.Module) -> None:
     """Zero every pruned weight in place."""

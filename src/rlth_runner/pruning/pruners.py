@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import magnitude, masks, random, schedules, structured
-
-PRUNERS = {"magnitude": magnitude.scores, "random": random.scores, "l1_filter": None}
+from .. import seeds
+from ..config import ConfigError, choices
+from . import magnitude, masks, schedules, structured
 
 
 def layer_rate(name: str, pcfg) -> tuple[float, bool]:
@@ -42,15 +42,24 @@ def densities(net: nn.Module, pcfg, k: int, rounds: int) -> dict[str, float | No
     return {name: schedule(k, layer_rate(name, pcfg)[0], n) for name in masks.masked_layers(net)}
 
 
-def unmatched_patterns(net: nn.Module, pcfg) -> list[str]:
-    """`layer_rates`, `include` and `exclude` entries that name no prunable layer: typos."""
+def attach_masks(net: nn.Module, pcfg) -> dict[str, nn.Module]:
+    """Give prunable layers (`layer_types`, `include`, `exclude`) a dense mask;
+    layers that already have one, including every layer of a resumed or grown
+    network, keep theirs."""
+    return masks.attach(net, pcfg.layer_types, pcfg.get("include"), pcfg.get("exclude"))
+
+
+def check_layers(net: nn.Module, pcfg, model_name: str, rounds: int) -> None:
+    """ConfigError if a `layer_rates`, `include` or `exclude` pattern names no
+    prunable layer of `net` (a typo), or if nothing is left to prune."""
     names = list(masks.prunable_layers(net, pcfg.layer_types))
-    bad = []
     for key in ("layer_rates", "include", "exclude"):
         for pattern in pcfg.get(key) or ():
             if not any(masks.matches(n, [pattern]) for n in names):
-                bad.append(f"pruner.{key}: {pattern!r}")
-    return bad
+                raise ConfigError(f"pruner.{key}: {pattern!r} matches no prunable layer of model {model_name}; "
+                                  f"its prunable layers are: {', '.join(names) or 'none'}")
+    if rounds > 1 and not masks.select(net, pcfg.layer_types, pcfg.get("include"), pcfg.get("exclude")):
+        raise ConfigError(f"pruner.layer_types={list(pcfg.layer_types)} selects no layer of model {model_name}; nothing to prune")
 
 
 @torch.no_grad()
@@ -59,13 +68,13 @@ def prune(net: nn.Module, pcfg, k: int, rounds: int, seed: int) -> dict[str, int
     layers = masks.masked_layers(net)
     targets = densities(net, pcfg, k, rounds)
     removed = {name: 0 for name in layers}
-    if pcfg.name == "l1_filter":
+    if choices.PRUNERS[pcfg.name].structured:
         for name, d in targets.items():
             if d is not None:
                 removed[name] = structured.prune_filters(layers[name], d)
     else:
-        score_fn = PRUNERS[pcfg.name]
-        generator = torch.Generator().manual_seed(schedules.derived_seed(seed, k, "prune"))
+        score_fn = choices.resolve(choices.PRUNERS, pcfg.name, "pruner")
+        generator = torch.Generator().manual_seed(seeds.derive(seed, "prune", k))
         shared = {n: layers[n] for n, d in targets.items() if d is not None and pcfg.scope == "global" and not layer_rate(n, pcfg)[1]}
         if shared:
             removed.update(magnitude.prune_group(shared, targets[next(iter(shared))], score_fn, generator))

@@ -6,13 +6,14 @@ prune. `p` is the layer's own rate: `pruner.sparsity`, or its entry in
 `pruner.layer_rates`. `n` is the number of pruning rounds `target` spreads
 its pruning over.
 
-Pure Python on purpose: the config validator imports this before torch.
+Pure Python; config/choices.py lists the names.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
+
+from ..config import choices
 
 
 def imp(k: int, p: float, n: int = 1) -> float:
@@ -41,22 +42,10 @@ def one_shot(k: int, p: float, n: int = 1) -> float | None:
     return 1.0 - p if k == 1 else None
 
 
-SCHEDULES = {"imp": imp, "level": level, "target": target, "one_shot": one_shot}
-
-
 def get(name: str):
-    try:
-        return SCHEDULES[name]
-    except KeyError:
-        raise KeyError(f"unknown pruning schedule {name!r}; choose one of {sorted(SCHEDULES)}") from None
+    return choices.resolve(choices.SCHEDULES, name, "pruning schedule")
 
 
 def target_count(size: int, density: float) -> int:
     """Weights a layer of `size` keeps at `density`; rounds half up, deterministically."""
     return int(math.floor(size * density + 0.5))
-
-
-def derived_seed(base: int, round_index: int, stream: str) -> int:
-    """A seed for one random stream (`reinit`, `random_mask`, ...) of one round,
-    stable across processes (unlike hash()) and distinct between streams."""
-    return (base * 1000 + round_index) * 2**20 + zlib.crc32(stream.encode()) % 2**20

@@ -27,7 +27,3 @@ def prune_filters(layer: nn.Module, density: float) -> int:
     (keep_rows,) = keep_top([l1], [rows.bool().any(1)], target_count(rows.shape[0], density))
     mask.mul_(keep_rows.to(mask.dtype).view(-1, *[1] * (mask.dim() - 1)))
     return before - int(mask.count_nonzero())
-
-
-def filters_kept(layer: nn.Module) -> int:
-    return int(getattr(layer, masks.MASK).flatten(1).bool().any(1).count_nonzero())

@@ -1,15 +1,21 @@
-"""Blocks of optimizer steps per Lightning loop iteration, and what they need.
+"""Blocks of optimizer steps per Lightning loop iteration (`train.steps_per_block`).
 
 On small networks one optimizer step takes a few milliseconds, and Lightning's
 own work per loop iteration (hook dispatch, batch bookkeeping, metric
 collection) about 1.5 ms more on a 2-core CPU. `TaskModule.training_step`
 therefore runs a block of steps per call, pulling batches from
-`dataloader_iter` (docs/performance.md).
+`dataloader_iter` (docs/performance.md). The numbers are the same whatever
+the block size; only the callbacks' view changes:
 
-A block ends early at any step a callback must see exactly: a callback with a
-`next_step_event(global_step) -> int | None` method (the rewind capture, the
-early-stop evaluation) gets `on_train_batch_end` with `trainer.global_step`
-equal to each step it names. Every other per-batch callback runs once per block.
+* a callback with a `next_step_event(global_step) -> int | None` method (the
+  rewind capture, the early-stop evaluation) gets `on_train_batch_end` with
+  `trainer.global_step` equal to each step it names, since a block ends there;
+* every other per-batch callback runs once per block.
+
+`steps_per_block=1` is plain Lightning: every callback sees every step. Use
+it for a callback that must act on every batch; keep the default (50) for
+throughput on small networks. Lightning's private calls are all in
+`plain_step`.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from pytorch_lightning.plugins.precision import DoublePrecision, HalfPrecision, 
 from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
-# Over 50 steps Lightning's per-iteration cost is a fraction of a percent of a
-# LeNet-300-100 step.
-MIN_STEPS_PER_BLOCK = 50
 
+def block_end(trainer: pl.Trainer, steps_per_block: int) -> int:
+    """The optimizer step at which the block starting at `trainer.global_step` ends.
 
-def block_end(trainer: pl.Trainer) -> int:
-    """The optimizer step at which the block starting at `trainer.global_step` ends."""
+    Blocks of more than one step are rounded up to a multiple of
+    `log_every_n_steps`, so the progress bar (which moves at those steps)
+    and the once-per-block callbacks see the logged steps.
+    """
     step, every = trainer.global_step, trainer.log_every_n_steps
-    size = every * -(-MIN_STEPS_PER_BLOCK // every)  # a multiple of `every`
+    size = every * -(-steps_per_block // every) if steps_per_block > 1 else 1
     end = step - step % size + size
     for callback in trainer.callbacks:
         event = getattr(callback, "next_step_event", None)

@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import choices
 from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 # Lightning sets this attribute around every hook call, several times per step;
 # it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks
@@ -31,10 +30,12 @@ _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
 class TaskModule(pl.LightningModule):
     """The training loop shared by the tasks; a task subclass defines `measure`."""
 
-    def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
+    def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
+                 steps_per_block: int = 50):
         super().__init__()
         self.net = net
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.steps_per_block = steps_per_block
         self.automatic_optimization = False
         self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
 
@@ -64,7 +65,7 @@ class TaskModule(pl.LightningModule):
 
     def training_step(self, dataloader_iter):
         trainer, opt, device = self.trainer, self.optimizers(), self.device
-        end, every = block_end(trainer), trainer.log_every_n_steps
+        end, every = block_end(trainer, self.steps_per_block), trainer.log_every_n_steps
         total, done = None, 0
         while self.global_step < end and not dataloader_iter.done:
             batch, _, _ = next(dataloader_iter)
@@ -135,7 +136,7 @@ class TaskModule(pl.LightningModule):
         kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}
         if self.optimizer_name == "sgd":
             kwargs["momentum"] = self.momentum
-        return OPTIMIZERS[self.optimizer_name](self.net.parameters(), **kwargs)
+        return choices.resolve(choices.OPTIMIZERS, self.optimizer_name, "optimizer")(self.net.parameters(), **kwargs)
 
 
 class Classifier(TaskModule):
@@ -149,7 +150,7 @@ class Classifier(TaskModule):
 
     @staticmethod
     def scores(best_val_acc, val: dict, test: dict) -> dict:
-        """The round's metrics for summary.json, from the best validation and the test pass."""
+        """The round record's scores (record.py), from the best validation and the test pass."""
         return {"val_acc": best_val_acc, "test_acc": test["test/acc"], "test_loss": test["test/loss"]}
 
 
@@ -169,22 +170,5 @@ class Regressor(TaskModule):
         return {"val_acc": None, "test_acc": None, "test_loss": test["test/loss"], "val_error": val["val/error"], "test_error": test["test/error"]}
 
 
-TASKS = {"classification": Classifier, "regression": Regressor}
-
-
 def for_task(task: str) -> type[TaskModule]:
-    try:
-        return TASKS[task]
-    except KeyError:
-        raise KeyError(f"unknown task {task!r}; choose one of {sorted(TASKS)}") from None
-
-
-def objective(metrics: dict) -> float | None:
-    """What a sweep optimises: best val accuracy (maximise), or val error (minimise) for regression."""
-    return metrics["val_acc"] if metrics.get("val_acc") is not None else metrics.get("val_error")
-
-
-def describe(metrics: dict) -> str:
-    if metrics.get("val_acc") is None and "test_error" in metrics:
-        return f"val error {metrics['val_error']:.4g}, test error {metrics['test_error']:.4g}"
-    return f"best val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}"
+    return choices.resolve(choices.TASKS, task, "task")

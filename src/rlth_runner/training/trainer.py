@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from ..rundir import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar
 
 
@@ -23,29 +23,30 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
 
 
-def build_trainer(cfg, round_index: int, output_dir: Path, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
+def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
+    """A Trainer for one round's fit, logging to `log_to` (one TensorBoard run per round)."""
     best = BestValidation()
     callbacks = [
         EnforceMasks(),
         FiniteLossGuard(round_index),
         best,
-        RoundProgressBar(round_index, cfg.rounds, cfg.train.log_every_n_steps),
+        RoundProgressBar(round_index, rounds, train_cfg.log_every_n_steps),
         *extra_callbacks,
     ]
-    logger = TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version=f"round_{round_index}", default_hp_metric=False)
+    logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False)
     trainer = pl.Trainer(
-        accelerator=cfg.hardware.accelerator,
-        devices=cfg.hardware.devices,
-        precision=cfg.hardware.precision,
-        max_epochs=cfg.train.epochs,
-        max_steps=cfg.train.max_steps or -1,
-        check_val_every_n_epoch=cfg.train.val_every_n_epochs,
-        log_every_n_steps=cfg.train.log_every_n_steps,
+        accelerator=hardware_cfg.accelerator,
+        devices=hardware_cfg.devices,
+        precision=hardware_cfg.precision,
+        max_epochs=train_cfg.epochs,
+        max_steps=train_cfg.max_steps or -1,
+        check_val_every_n_epoch=train_cfg.val_every_n_epochs,
+        log_every_n_steps=train_cfg.log_every_n_steps,
         logger=logger,
         callbacks=callbacks,
         enable_checkpointing=False,  # rounds are saved by the runner
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        default_root_dir=str(output_dir),
+        default_root_dir=log_to.save_dir,
     )
     return trainer, best

@@ -1,0 +1,62 @@
+"""Every value a choice-valued config key may take, listed once, with where
+its implementation lives ("module:attribute"). Torch-free.
+
+Validation reads the names (config/checks.py); dispatch resolves the
+implementation with `resolve`, which imports it only when it is used. A new
+pruner, schedule, policy, optimizer or task is one entry here plus its code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PrunerChoice:
+    scopes: tuple[str, ...]  # allowed `pruner.scope` values
+    scores: str | None  # "module:function" giving each weight's keep score; None: filter pruning
+    structured: bool = False  # removes whole output filters (rows of the mask)
+
+
+OPTIMIZERS = {"adam": "torch.optim:Adam", "adamw": "torch.optim:AdamW", "sgd": "torch.optim:SGD"}
+
+PRUNERS = {
+    "l1_filter": PrunerChoice(("layer",), None, structured=True),
+    "magnitude": PrunerChoice(("layer", "global"), "rlth_runner.pruning.magnitude:scores"),
+    "random": PrunerChoice(("layer", "global"), "rlth_runner.pruning.random:scores"),
+}
+
+SCHEDULES = {
+    "imp": "rlth_runner.pruning.schedules:imp",
+    "level": "rlth_runner.pruning.schedules:level",
+    "one_shot": "rlth_runner.pruning.schedules:one_shot",
+    "target": "rlth_runner.pruning.schedules:target",
+}
+
+# Each policy module must stay torch-free at import: validation loads it for `check`.
+POLICIES = {
+    "reset": "rlth_runner.policies.reset:Reset",
+    "rewind": "rlth_runner.policies.rewind:Rewind",
+    "finetune": "rlth_runner.policies.finetune:Finetune",
+    "reinit": "rlth_runner.policies.reinit:Reinit",
+    "random_mask": "rlth_runner.policies.random_mask:RandomMask",
+    "grow": "rlth_runner.policies.grow:Grow",
+}
+
+# A dataset's `task` picks the LightningModule that trains on it.
+TASKS = {"classification": "rlth_runner.training.module:Classifier", "regression": "rlth_runner.training.module:Regressor"}
+
+STOP_METRICS = ("val_acc", "test_acc")
+VERIFY_REFERENCES = ("dense", "final", "target")
+
+
+def resolve(table: dict, name: str, what: str):
+    """The implementation `table[name]` points to; KeyError naming the choices if there is none."""
+    try:
+        entry = table[name]
+    except KeyError:
+        raise KeyError(f"unknown {what} {name!r}; choose one of {', '.join(table)}") from None
+    path = entry if isinstance(entry, str) else entry.scores
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)

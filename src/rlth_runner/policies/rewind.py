@@ -1,0 +1,66 @@
+"""`policy=rewind` (Frankle et al., 2019): after pruning, the survivors go back
+to their values at optimizer step `step` (or `epoch` epochs in) of round 0.
+
+Round 0 captures the network at that step into the run directory's
+rewind.pt (training/rewind.py), so a resumed run, or one stopped after round
+0, still has it. `step: 0` is `reset`.
+"""
+
+from __future__ import annotations
+
+from ..config.values import ConfigError, integer
+from .base import Policy, load_weights
+
+
+def step_of(cfg, batches_per_epoch: int) -> int:
+    """The optimizer step to capture: `epoch` (if set) epochs in, else `step`."""
+    if cfg.get("epoch") is not None:
+        return cfg.epoch * batches_per_epoch
+    return cfg.step
+
+
+def round_length(train_cfg, batches_per_epoch: int) -> int:
+    """Optimizer steps one round takes: epochs x batches, capped by max_steps."""
+    steps = train_cfg.epochs * batches_per_epoch
+    return min(steps, train_cfg.max_steps) if train_cfg.max_steps else steps
+
+
+class Rewind(Policy):
+    step: int  # set by prepare
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        integer(cfg, "step", 0, allow_none=True)
+        integer(cfg, "epoch", 0, allow_none=True)
+        if cfg.get("step") is None and cfg.get("epoch") is None:
+            raise ConfigError("policy.step=None: policy=rewind needs policy.step (an optimizer step of round 0) or policy.epoch")
+
+    def prepare(self, net, train_cfg, batches_per_epoch: int) -> None:
+        self.step = step_of(self.cfg, batches_per_epoch)
+        length = round_length(train_cfg, batches_per_epoch)
+        if self.step > length:
+            key = "epoch" if self.cfg.get("epoch") is not None else "step"
+            raise ConfigError(
+                f"policy.{key}={self.cfg[key]} (step {self.step}) is beyond round 0's length of {length} steps "
+                f"(train.epochs={train_cfg.epochs} x {batches_per_epoch} batches, train.max_steps={train_cfg.max_steps}); "
+                f"allowed: policy.step in 0..{length}"
+            )
+        run_dir = self.ctx.run_dir
+        if run_dir.is_done(0):
+            captured = run_dir.rewind_step()
+            if captured != self.step:
+                what = "no rewind.pt" if captured is None else f"rewind.pt from step {captured}"
+                raise ConfigError(f"policy.step={self.step}: round 0 of {run_dir.root} is done with {what}; rewinding needs a new run directory")
+
+    def callbacks(self, round_index: int) -> list:
+        if round_index != 0:
+            return []
+        from ..training.rewind import RewindCapture
+
+        return [RewindCapture(self.ctx.run_dir.save_rewind, self.step)]
+
+    def apply(self, net, round_index: int) -> None:
+        from ..pruning import masks
+
+        load_weights(net, self.ctx.run_dir.load_rewind())
+        masks.apply(net)

@@ -1,0 +1,126 @@
+"""The shape of the code that docs/design.md promises: no import cycle, a
+torch-free config home and policies, one owner of the run directory's paths,
+and no test of a policy's name outside the policies and the config home."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rlth_runner"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """rlth_runner modules that `path` imports anywhere (top level or inside a function)."""
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("rlth_runner")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            elif (node.module or "").startswith("rlth_runner"):
+                target = node.module
+            else:
+                continue
+            found.add(target)
+            found |= {f"{target}.{a.name}" for a in node.names}  # `from . import growth` imports a module
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def test_no_import_cycle():
+    g = graph()
+    # A package's __init__ importing its own submodules is not a cycle of design.
+    edges = {a: {b for b in bs if not (b.startswith(a + ".") and g[a] and PACKAGE.joinpath(*a.split(".")[1:], "__init__.py").exists())}
+             for a, bs in g.items()}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):
+    # The control: two modules importing each other are reported.
+    pkg = tmp_path / "rlth_runner"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("def f():\n    from .a import g\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    with pytest.raises(AssertionError, match="rlth_runner.a -> rlth_runner.b -> rlth_runner.a"):
+        test_no_import_cycle()
+
+
+def test_config_home_and_every_policy_import_without_torch():
+    from rlth_runner.config import choices
+
+    policy_modules = sorted({path.partition(":")[0] for path in choices.POLICIES.values()})
+    code = (f"import sys, importlib\nfor m in {['rlth_runner.config', 'rlth_runner.record', 'rlth_runner.seeds', *policy_modules]!r}:\n"
+            "    importlib.import_module(m)\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pytorch_lightning', 'lightning'))\n"
+            "print(' '.join(heavy))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+def test_every_policy_in_the_choices_is_a_policy():
+    from rlth_runner.config import choices
+    from rlth_runner.policies import Policy
+
+    for name in choices.POLICIES:
+        cls = choices.resolve(choices.POLICIES, name, "policy")
+        assert issubclass(cls, Policy) and cls.__module__ == f"rlth_runner.policies.{name}"
+
+
+# A path joined inside a run directory (`root / "rounds"`), or a file name of one.
+RUN_DIR_NAMES = re.compile(r"""/\s*f?["'](rounds|round_|tensorboard|verification)|["'][\w.-]*\.(pt|json)["']""")
+
+
+def test_only_rundir_names_the_files_of_a_run_directory():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "rundir.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if RUN_DIR_NAMES.search(code) and not code.strip().startswith(('"', "'")):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_policy_name_is_tested_outside_the_policies_and_the_config_home():
+    pattern = re.compile(r"""policy\.name|== .grow.|"grow\"""")
+    offenders = [f"{p.relative_to(PACKAGE)}:{n}" for p in PACKAGE.rglob("*.py") if p.parent.name not in ("policies", "config")
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not offenders
