@@ -18,11 +18,12 @@ from rlth_runner.runner import run
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "refactor_baseline.json").read_text())
 
 
-@pytest.mark.parametrize("case", sorted(GOLDEN))
-def test_refactored_code_reproduces_the_recorded_rounds(case, tmp_path):
+@pytest.mark.parametrize("case, extra", [(case, []) for case in sorted(GOLDEN)] + [("rewind", ["train.steps_per_block=1"])])
+def test_refactored_code_reproduces_the_recorded_rounds(case, extra, tmp_path):
+    """`train.steps_per_block=1` (plain Lightning) must give the same numbers too."""
     expected = GOLDEN[case]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*expected["overrides"], f"paths.output_dir={tmp_path}"])
+        cfg = compose(config_name="config", overrides=[*expected["overrides"], *extra, f"paths.output_dir={tmp_path}"])
     summary = run(cfg)["summary"]
     got = [{k: v for k, v in r.items() if k != "seconds"} for r in summary["rounds"]]
     assert len(got) == len(expected["rounds"])

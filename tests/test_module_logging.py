@@ -58,13 +58,15 @@ class RecordPlain(pl.Callback):
         self.plain = lightning_step_hooks_unused(pl_module)
 
 
-def fit_small(callbacks, steps=7):
+def fit_small(callbacks, steps=7, steps_per_block=50):
     torch.manual_seed(0)
     x, y = torch.randn(200, 1, 8, 8), torch.randint(0, 10, (200,))
     trainer = pl.Trainer(max_steps=steps, logger=False, callbacks=callbacks, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
-    trainer.fit(Classifier(MLP(input_shape=(1, 8, 8), num_classes=10, width=8)), TensorBatches(x, y, 20, shuffle=True))
+    module = Classifier(MLP(input_shape=(1, 8, 8), num_classes=10, width=8), steps_per_block=steps_per_block)
+    trainer.fit(module, TensorBatches(x, y, 20, shuffle=True))
     assert trainer.global_step == steps
+    return module.net
 
 
 def test_backward_hooks_run_on_every_step_when_a_callback_has_them():
@@ -116,6 +118,23 @@ def test_blocks_end_at_every_step_a_callback_asks_for():
     assert see.seen[-1] == 130 and see.seen == sorted(see.seen)
     # and no more often than those events, the epoch ends and the 50-step blocks require
     assert len(see.seen) <= len(wanted) + 13 + 3
+
+
+class EveryBatch(pl.Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seen.append(trainer.global_step)
+
+
+def test_one_step_per_block_shows_every_step_and_trains_the_same_weights():
+    plain, blocked = EveryBatch(), EveryBatch()
+    a = fit_small([plain], steps=130, steps_per_block=1)
+    b = fit_small([blocked], steps=130)
+    assert plain.seen == list(range(1, 131)), "steps_per_block=1 is plain Lightning: every step"
+    assert len(blocked.seen) < 20, "the default runs blocks of steps"
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items()), "the block size changes no number"
 
 
 def test_a_task_without_measure_fails_when_defined():
