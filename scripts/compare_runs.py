@@ -24,6 +24,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from rlth_runner.record import RoundRecord
+
 
 def find_runs(paths: list[Path]) -> list[Path]:
     found = []
@@ -39,6 +41,7 @@ def load(runs: list[Path], group_by: list[str]) -> dict[str, list[tuple[Path, di
         if summary.get("status") != "completed":
             print(f"skipping {run}: status {summary.get('status')}", file=sys.stderr)
             continue
+        summary["rounds"] = [RoundRecord.from_dict(r) for r in summary["rounds"]]
         groups[" / ".join(str(summary.get(k)) for k in group_by)].append((run, summary))
     return dict(sorted(groups.items()))
 
@@ -57,11 +60,11 @@ def fmt(values: list, scale: float = 1.0, digits: int = 2, integer: bool = False
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def by_round(runs: list[tuple[Path, dict]]) -> dict[int, list[dict]]:
+def by_round(runs: list[tuple[Path, dict]]) -> dict[int, list[RoundRecord]]:
     rounds = defaultdict(list)
     for _, summary in runs:
         for r in summary["rounds"]:
-            rounds[r["round"]].append(r)
+            rounds[r.round].append(r)
     return dict(sorted(rounds.items()))
 
 
@@ -70,7 +73,7 @@ def tables(groups) -> str:
     for name, runs in groups.items():
         out += [f"### {name} ({len(runs)} runs)", "", "| round | hidden layers | test acc % | best val acc % | nonzero params | params | FLOPs (MACs) | runs |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for k, rs in by_round(runs).items():
-            get = lambda key: [r.get(key) for r in rs]  # noqa: E731
+            get = lambda key: [getattr(r, key) for r in rs]  # noqa: E731
             out.append(
                 f"| {k} | {fmt(get('hidden_layers'), integer=True)} | {fmt(get('test_acc'), 100)} | {fmt(get('val_acc'), 100)} "
                 f"| {fmt(get('params_nonzero'), integer=True)} | {fmt(get('params_total'), integer=True)} | {fmt(get('flops'), integer=True)} | {len(rs)} |"
@@ -79,10 +82,10 @@ def tables(groups) -> str:
     out += ["### Final round", "", "| group | runs | round | test acc % | nonzero params | FLOPs (MACs) |", "|---|---:|---:|---:|---:|---:|"]
     for name, runs in groups.items():
         finals = [summary["rounds"][-1] for _, summary in runs]
-        rounds = sorted({r["round"] for r in finals})
+        rounds = sorted({r.round for r in finals})
         out.append(
-            f"| {name} | {len(runs)} | {', '.join(map(str, rounds))} | {fmt([r['test_acc'] for r in finals], 100)} "
-            f"| {fmt([r['params_nonzero'] for r in finals], integer=True)} | {fmt([r.get('flops') for r in finals], integer=True)} |"
+            f"| {name} | {len(runs)} | {', '.join(map(str, rounds))} | {fmt([r.test_acc for r in finals], 100)} "
+            f"| {fmt([r.params_nonzero for r in finals], integer=True)} | {fmt([r.flops for r in finals], integer=True)} |"
         )
     return "\n".join(out) + "\n"
 
@@ -103,7 +106,7 @@ def plot_rounds(groups, path: Path) -> None:
         rounds = by_round(runs)
         ks = list(rounds)
         for ax, key, scale in ((axes[0], "test_acc", 100), (axes[1], "params_nonzero", 1)):
-            stats = [mean_std([scale * r[key] for r in rounds[k]]) for k in ks]
+            stats = [mean_std([scale * getattr(r, key) for r in rounds[k]]) for k in ks]
             m = [s[0] for s in stats]
             ax.errorbar(ks, m, yerr=[s[1] for s in stats], marker="o", capsize=3, label=name)
     from matplotlib.ticker import MaxNLocator

@@ -23,6 +23,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rlth_runner.record import RoundRecord
+
 ORDER = ["finetune", "reinit", "reset", "rewind", "random_mask"]
 LABELS = {"finetune": "pruned + finetuned", "reinit": "pruned + reinit", "reset": "winning ticket (reset)",
           "rewind": "winning ticket (rewind)", "random_mask": "random mask"}
@@ -33,6 +35,8 @@ def load(sweep: Path) -> list[dict]:
     runs = [r for r in runs if r.get("status") == "completed" and r.get("rounds")]
     if not runs:
         raise SystemExit(f"no completed summary.json under {sweep}")
+    for run in runs:
+        run["rounds"] = [RoundRecord.from_dict(r) for r in run["rounds"]]
     return runs
 
 
@@ -41,13 +45,14 @@ def collect(runs: list[dict], metric: str):
     by_policy, densities, dense = defaultdict(lambda: defaultdict(list)), defaultdict(list), {}
     for run in runs:
         for r in run["rounds"]:
-            if r.get(metric) is None:
+            value = getattr(r, metric)
+            if value is None:
                 continue
-            if r["round"] == 0:  # the same for every policy of one seed: count it once
-                dense[run["seed"]] = r[metric]
+            if r.round == 0:  # the same for every policy of one seed: count it once
+                dense[run["seed"]] = value
             else:
-                by_policy[run["policy"]][r["round"]].append(r[metric])
-                densities[r["round"]].append(r["density"])
+                by_policy[run["policy"]][r.round].append(value)
+                densities[r.round].append(r.density)
     return by_policy, densities, list(dense.values())
 
 

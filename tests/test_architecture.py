@@ -124,3 +124,12 @@ def test_no_policy_name_is_tested_outside_the_policies_and_the_config_home():
     offenders = [f"{p.relative_to(PACKAGE)}:{n}" for p in PACKAGE.rglob("*.py") if p.parent.name not in ("policies", "config")
                  for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not offenders
+
+
+def test_readme_lists_exactly_the_round_record_keys():
+    from rlth_runner.record import RoundRecord
+
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `summary.json` |"))
+    listed = re.findall(r"`(\w+)`", row.partition("one record per round")[2].partition(". A key")[0])
+    assert listed == RoundRecord.keys()
