@@ -15,7 +15,16 @@ the order over several repetitions:
 
 Pruned runs use 80% sparsity in every Linear and Conv2d layer. It prints the
 per-step time of each (median over repetitions), the median ratio
-rlth / reference, the mask overhead and peak memory; the `imp` case runs
+rlth / reference, the mask overhead and peak memory. Each repetition also
+checks that `rlth` and `reference` did the same work, so that the ratio
+compares like with like: a line
+
+    same work: steps <n> vs <n>, final loss <a> vs <b>, max weight difference <d>
+
+gives the optimizer steps each took, the loss of each one's final weights on
+the first training examples, and the largest difference between the two final
+networks' weights (same init, same batches, same Adam: only float rounding
+should separate them); a mismatch makes the script exit 1. The `imp` case runs
 3 rounds of IMP end to end through `rlth_runner.runner.run` and prints the
 seconds per round. The last line is `ratio <median>` for the first training
 case (LeNet-300-100 by default).
@@ -32,7 +41,6 @@ import argparse
 import contextlib
 import gzip
 import io
-import math
 import resource
 import statistics
 import sys
@@ -60,6 +68,9 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 LAYER_TYPES = ("Linear", "Conv2d")
 DENSITY = 0.2  # 80% sparsity
 BATCH, LR, EVAL_BATCH, SEED = 60, 1e-3, 1024, 0
+# How far apart the rlth and reference runs may end up and still count as the
+# same work: float rounding only (the ops run in the same order on the same data).
+SAME_LOSS_RTOL, SAME_WEIGHT_ATOL = 1e-4, 1e-4
 
 
 # --------------------------------------------------------------------------- models
@@ -129,6 +140,16 @@ class Case:
         return net.to(device)
 
 
+@dataclass
+class Trained:
+    """One timed training run: wall and CPU seconds, optimizer steps, the trained network."""
+
+    wall: float
+    cpu: float
+    steps: int
+    net: nn.Module
+
+
 def sync(device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -159,7 +180,7 @@ def evaluate(net, x, y) -> tuple[float, float]:
     return float(loss) / len(x), float(correct) / len(x)
 
 
-def run_reference(case: Case, masked: bool, device) -> tuple[float, float]:
+def run_reference(case: Case, masked: bool, device) -> Trained:
     net = case.fresh(masked, device)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     pairs = [(m.weight, m.weight_mask) for m in masks.masked_layers(net).values()]
@@ -187,26 +208,40 @@ def run_reference(case: Case, masked: bool, device) -> tuple[float, float]:
             evaluate(net, vx, vy)
         epoch += 1
     sync(device)
-    return since(started)
+    return Trained(*since(started), done, net)
 
 
-def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> tuple[float, float]:
+def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
     from rlth_runner.training.module import Classifier
+    from rlth_runner.rundir import RunDir
     from rlth_runner.training.trainer import build_trainer
 
     net = case.fresh(masked, device)
-    module = Classifier(net, "adam", lr=LR)
+    module = Classifier(net, "adam", lr=LR, steps_per_block=cfg.train.steps_per_block)
     out = Path(tempfile.mkdtemp(dir=workdir))
     sync(device)
     started = clock()
-    trainer, _ = build_trainer(cfg, 0, out)
+    trainer, _ = build_trainer(cfg.train, cfg.hardware, 0, cfg.rounds, RunDir(out).logger(0))
     train = TensorBatches(*case.train, BATCH, shuffle=True, seed=SEED)
     trainer.fit(module, train, TensorBatches(*case.val, EVAL_BATCH))
     sync(device)
-    elapsed = since(started)
-    if trainer.global_step != case.steps:
-        raise RuntimeError(f"rlth ran {trainer.global_step} steps, not {case.steps}")
-    return elapsed
+    return Trained(*since(started), trainer.global_step, net)
+
+
+def same_work(case: Case, reference: Trained, rlth: Trained) -> tuple[bool, str]:
+    """Whether two runs did the same training, and the line that says so."""
+    x, y = (t[:EVAL_BATCH] for t in case.train)
+    loss_ref, loss_rlth = evaluate(reference.net, x, y)[0], evaluate(rlth.net, x, y)[0]
+    ref_params, rlth_params = dict(reference.net.named_parameters()), dict(rlth.net.named_parameters())
+    diff = float("inf")  # networks with different parameters
+    if ref_params.keys() == rlth_params.keys():
+        with torch.no_grad():
+            diff = max(float((ref_params[n] - rlth_params[n]).abs().max()) for n in ref_params)
+    ok = (reference.steps == rlth.steps == case.steps and diff <= SAME_WEIGHT_ATOL
+          and abs(loss_rlth - loss_ref) <= SAME_LOSS_RTOL * abs(loss_ref))
+    line = (f"same work: steps {reference.steps} vs {rlth.steps}, final loss {loss_ref:.6f} vs {loss_rlth:.6f}, "
+            f"max weight difference {diff:.2e}")
+    return ok, line
 
 
 def compose_cfg(overrides: list[str]):
@@ -224,7 +259,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
+def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> tuple[float, bool]:
+    """(median ratio rlth/reference, whether every repetition did the same work both ways)."""
     def trainer_cfg(steps: int):
         # epochs is only a ceiling: max_steps decides
         return compose_cfg([f"hardware={hardware}", "rounds=1", f"train.batch_size={BATCH}", "train.epochs=1000",
@@ -248,19 +284,26 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
     cpu = {name: [] for name in runs}
     peaks = {name: [] for name in runs}
     names = list(runs)
+    all_same = True
     for rep in range(args.reps):
         order = names[rep % len(names) :] + names[: rep % len(names)]  # rotate so drift hits everyone
+        trained = {}
         for name in order:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            wall, cpu_s = runs[name]()
-            times[name].append(wall)
-            cpu[name].append(cpu_s)
+            trained[name] = runs[name]()
+            times[name].append(trained[name].wall)
+            cpu[name].append(trained[name].cpu)
             if device.type == "cuda":
                 peaks[name].append(torch.cuda.max_memory_allocated() / 2**20)
         ms = {name: 1e3 * times[name][-1] / case.steps for name in names}
         print(f"  rep {rep + 1}: reference {ms['reference']:.3f} ms/step | rlth {ms['rlth']:.3f} ms/step "
               f"(ratio {ms['rlth'] / ms['reference']:.3f}) | rlth dense {ms['rlth dense']:.3f} ms/step", flush=True)
+        ok, line = same_work(case, trained["reference"], trained["rlth"])
+        if trained["rlth dense"].steps != case.steps:
+            ok, line = False, line + f"; rlth dense took {trained['rlth dense'].steps} steps"
+        all_same &= ok
+        print(f"  rep {rep + 1} {line}" + ("" if ok else "  <- NOT the same work"), flush=True)
 
     ratios = [r / f for r, f in zip(times["rlth"], times["reference"])]
     cpu_ratios = [r / f for r, f in zip(cpu["rlth"], cpu["reference"])]
@@ -274,7 +317,7 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> float:
     if device.type == "cuda":
         print("  peak GPU memory: " + ", ".join(f"{n} {statistics.median(p):.1f} MiB" for n, p in peaks.items()))
     print(f"  peak RSS of this process so far: {peak_rss_mb():.0f} MiB", flush=True)
-    return statistics.median(ratios)
+    return statistics.median(ratios), all_same
 
 
 def bench_imp(args, hardware: str, workdir: Path) -> None:
@@ -333,7 +376,7 @@ def main(argv=None) -> int:
     steps = lambda name: args.steps or default_steps[name]  # noqa: E731
 
     print(f"torch {torch.__version__}, device {device}, python {sys.version.split()[0]}")
-    ratios = []
+    ratios, same = [], True
     with tempfile.TemporaryDirectory(prefix="rlth-bench-") as tmp:
         workdir = Path(tmp)
         fashion = None
@@ -353,13 +396,18 @@ def main(argv=None) -> int:
             else:
                 bench_imp(args, hardware, workdir)
                 continue
-            ratios.append(bench_case(case, args, device, hardware, workdir))
+            ratio, ok = bench_case(case, args, device, hardware, workdir)
+            ratios.append(ratio)
+            same &= ok
     if not ratios:
         return 0
     first = next(c for c in cases if c != "imp")
+    if not same:
+        print("\nerror: rlth and the reference did not do the same work (see the `same work` lines); the ratios compare unlike runs",
+              file=sys.stderr)
     print(f"\nmedian ratio rlth/reference for {first}: {ratios[0]:.3f}")
     print(f"ratio {ratios[0]:.4f}")
-    return 0
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""The real `rlth-run` console script, run in tmp_path as a user would."""
+"""The real `rlth-run` console script, run in tmp_path as a user would.
+
+One run that trains (`cli_run`, shared by the tests that read its output) is
+the fast tier's CLI smoke test; the other calls exit before torch is imported."""
 
 import json
 import math
@@ -112,8 +115,9 @@ def test_unknown_key_and_unknown_option_are_rejected(tmp_path):
 
 
 def test_round_table_marks_what_a_model_does_not_have():
+    from rlth_runner.record import RoundRecord
     from rlth_runner.summary import format_table
 
-    row = {"round": 0, "density": 1.0, "params_nonzero": 10, "val_acc": 0.5, "test_acc": 0.5, "train_steps": 3}
-    lines = format_table([{**row, "hidden_layers": None, "flops": None}, {**row, "round": 1, "hidden_layers": 2, "flops": 1234}]).splitlines()
+    row = dict(density=1.0, layer_density={}, params_total=10, params_nonzero=10, val_acc=0.5, test_acc=0.5, test_loss=1.0, train_steps=3)
+    lines = format_table([RoundRecord(round=0, hidden_layers=None, flops=None, **row), RoundRecord(round=1, hidden_layers=2, flops=1234, **row)]).splitlines()
     assert lines[2].split()[-2:] == ["-", "-"] and lines[3].split()[-2:] == ["2", "1,234"]

@@ -21,6 +21,7 @@ from rlth_runner.data import DataError, TensorBatches
 from rlth_runner.data import cifar10, mnist, teacher
 from rlth_runner.data.augment import crop_flip
 from rlth_runner.data.idx import read_idx
+from rlth_runner.runner import RunError, run
 
 from conftest import rlth_run
 
@@ -204,6 +205,20 @@ def test_missing_data_names_the_files_and_the_directory(tmp_path, offline, load,
     assert ("download failed" if download else "dataset.download=false") in message
 
 
+def test_missing_data_is_one_line_before_training(make_cfg, tmp_path, offline):
+    # What the CLI prints after "rlth-run: error: ", exiting 1 (the slow test below runs the CLI).
+    cfg = make_cfg("dataset=mnist", "dataset.download=false", f"paths.data_dir={tmp_path / 'data'}")
+    validate(cfg)
+    with pytest.raises(RunError) as err:
+        run(cfg)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("dataset mnist is not in"), message
+    assert "train-images-idx3-ubyte" in message and f"{tmp_path / 'data' / 'MNIST' / 'raw'}" in message
+    assert isinstance(err.value.__cause__, DataError)
+    assert not (tmp_path / "run" / "rounds").exists() and not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.slow
 def test_cli_reports_missing_data_in_one_line_before_training(tmp_path):
     proc = rlth_run("dataset=mnist", "dataset.download=false", f"paths.data_dir={tmp_path / 'data'}",
                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)

@@ -1,4 +1,7 @@
-"""The model zoo: every dataset x model pair meant to work trains; the others fail before training."""
+"""The model zoo: every dataset x model pair meant to work trains; the others fail before training.
+
+Training every pair is the slow tier; the fast tier builds every pair and runs
+a forward pass (test_configs.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from torch import nn
 
 from rlth_runner.cli import CONFIG_DIR
 from rlth_runner.config import validate
+from rlth_runner.models.build import ModelDataMismatch, build_model
 from rlth_runner.models.common import ModelInputError
 from rlth_runner.models.conv import ConvNet
 from rlth_runner.models.lenet import LeNet5, LeNet300100
@@ -66,6 +70,7 @@ def compose_cfg(dataset: str, model: str, data_dir: Path, out: Path, *extra: str
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, model", PAIRS, ids=[f"{d}-{m}" for d, m in PAIRS])
 def test_every_pair_meant_to_work_trains_two_steps(dataset, model, data_dir, tmp_path, offline):  # noqa: F811
     out = tmp_path / "run"
@@ -78,6 +83,7 @@ def test_every_pair_meant_to_work_trains_two_steps(dataset, model, data_dir, tmp
         assert 0 <= r["val_acc"] <= 1 and 0 <= r["test_acc"] <= 1 and result["objective"] == r["val_acc"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, model", [("cifar10", "resnet20"), ("mnist", "lenet5"), ("digits", "conv4"), ("teacher", "mlp")])
 def test_conv_nets_and_regression_prune_and_reset_by_layer_name(dataset, model, data_dir, tmp_path, offline):  # noqa: F811
     out = tmp_path / "run"
@@ -98,12 +104,28 @@ def test_mismatched_pairs_fail_before_training(dataset, model, data_dir, tmp_pat
     assert not (out / "rounds").exists() and not (out / "init.pt").exists()
 
 
+TEACHER_CONV2 = ("model=conv2 does not fit dataset=teacher (input shape (100,), 1 outputs): "
+                 "the model needs images (channels, height, width) but the input shape is (100,)")
+
+
+def test_a_mismatch_is_one_line_naming_the_pair(tmp_path):
+    # What the CLI prints after "rlth-run: error: " (the slow test below runs the CLI).
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["dataset=teacher", "model=conv2", f"paths.output_dir={tmp_path / 'run'}"])
+    validate(cfg)
+    with pytest.raises(RunError) as err:
+        run(cfg)
+    assert str(err.value) == TEACHER_CONV2
+    assert isinstance(err.value.__cause__, ModelDataMismatch)
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.slow
 def test_cli_reports_a_mismatch_in_one_line(tmp_path):
     proc = rlth_run("dataset=teacher", "model=conv2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert lines == ["rlth-run: error: model=conv2 does not fit dataset=teacher (input shape (100,), 1 outputs): "
-                     "the model needs images (channels, height, width) but the input shape is (100,)"], proc.stderr
+    assert lines == ["rlth-run: error: " + TEACHER_CONV2], proc.stderr
 
 
 class EightOutputs(nn.Module):
@@ -121,7 +143,6 @@ def test_the_forward_probe_catches_models_without_an_input_check():
     from omegaconf import OmegaConf
 
     from rlth_runner.data.digits import load_digits
-    from rlth_runner.models.build import ModelDataMismatch, build_model
 
     data = load_digits()
     cfg = OmegaConf.create({"_target_": "test_models.EightOutputs", "name": "eight"})

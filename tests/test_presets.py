@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from rlth_runner import checkpoints, growth
 from rlth_runner.cli import CONFIG_DIR
 from rlth_runner.config import validate
+from rlth_runner.pruning import masks
 from rlth_runner.runner import run
 
 from test_data import offline  # noqa: F401 (a fixture)
@@ -44,22 +45,50 @@ def summary(out: Path) -> dict:
 ])
 def test_rlth_presets_run_on_the_real_loaders(preset, dataset, model, policy, data_dir, tmp_path, offline):  # noqa: F811
     out = tmp_path / preset
-    cfg = preset_cfg(preset, data_dir, out)
-    assert (cfg.dataset.name, cfg.model.name, cfg.policy.name) == (dataset, model, policy)
-    assert cfg.seed == 42 and cfg.train.lr == 1e-3 and cfg.pruner.schedule == "level"
+    cfg = preset_cfg(preset, data_dir, out, "rounds=3")  # two pruned rounds: a layer grown after round 1 is pruned in round 2
     run(cfg)
 
     s = summary(out)
-    assert s["status"] == "completed" and [r["round"] for r in s["rounds"]] == [0, 1]
-    depths = [r["hidden_layers"] for r in s["rounds"]]
-    assert depths == ([0, 1] if policy == "grow" else [cfg.model.hidden_layers] * 2)
-    final = s["rounds"][-1]
-    if dataset == "cifar10":  # the paper prunes the BasicBlock convolutions only
-        assert final["layer_density"] and all(name.startswith("blocks.") for name in final["layer_density"])
-    if policy == "reset":  # level pruning: every prunable layer at 1 - sparsity after one round
-        assert all(abs(d - (1 - cfg.pruner.sparsity)) < 0.02 for d in final["layer_density"].values())
-    net = checkpoints.load_round(out, 1)
-    assert len(growth.architecture(net)) == final["hidden_layers"]
+    assert (s["dataset"], s["model"], s["policy"]) == (dataset, model, policy)
+    assert s["status"] == "completed" and s["stopped_by"] == "max_rounds"
+    rounds = s["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2] and all(r["train_steps"] == 2 for r in rounds)
+
+    # grow: one more hidden layer (block) after each pruned round, all of one size; reset: the same network throughout
+    start = rounds[0]["hidden_layers"]
+    sizes = [r["params_total"] for r in rounds]
+    if policy == "grow":
+        assert [r["hidden_layers"] for r in rounds] == [start, start + 1, start + 2]
+        assert sizes[2] - sizes[1] == sizes[1] - sizes[0] > 0
+    else:
+        assert start > 0 and [r["hidden_layers"] for r in rounds] == [start] * 3 and len(set(sizes)) == 1
+
+    # Only the layers the preset's pruner.include names are pruned: the BasicBlock convolutions on
+    # CIFAR-10 (the paper's choice), every Linear layer of the MLP.
+    final = rounds[-1]["layer_density"]
+    assert final, "the last round prunes something"
+    if dataset == "cifar10":
+        assert all(masks.matches(name, ["blocks.*"]) for name in final), final
+    else:
+        assert {"input", "output"} <= final.keys() and all(n in ("input", "output") or n.startswith("hidden.") for n in final)
+
+    # Level schedule: each pruned round takes every layer that was there before its pruning to
+    # 1 - sparsity (and no further); a layer grown after the pruning trains dense until the next round.
+    keep = 1 - cfg.pruner.sparsity
+    assert set(rounds[0]["layer_density"].values()) <= {1.0}
+    for before, now in zip(rounds, rounds[1:]):
+        for name, density in now["layer_density"].items():
+            expected = keep if name in before["layer_density"] else 1.0
+            assert density == pytest.approx(expected, abs=0.01), (now["round"], name, density)
+    if policy == "reset":
+        assert rounds[1]["density"] == pytest.approx(keep, abs=0.01) and rounds[2]["density"] == rounds[1]["density"]
+        assert rounds[2]["params_nonzero"] == rounds[1]["params_nonzero"]
+    else:  # each growth adds the same prunable layers (one Linear, or a block's two convolutions)
+        grown = set(rounds[2]["layer_density"]) - set(rounds[1]["layer_density"])
+        assert len(grown) == len(set(rounds[1]["layer_density"]) - set(rounds[0]["layer_density"])) > 0
+
+    net = checkpoints.load_network(out, 2)
+    assert len(growth.architecture(net)) == rounds[-1]["hidden_layers"]
 
 
 def test_frankle_lenet300_runs_on_mnist_files_with_early_stop_tracking(data_dir, tmp_path, offline):  # noqa: F811

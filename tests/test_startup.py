@@ -44,6 +44,7 @@ def test_config_errors_exit_before_torch_is_imported(tmp_path, override):
     assert heavy == []
 
 
+@pytest.mark.slow
 def test_the_probe_sees_torch_when_a_run_starts(tmp_path):
     # The control: a valid config goes on to import torch and train.
     code, heavy, _ = probe("rounds=1", "train.max_steps=2", "model.width=8", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
