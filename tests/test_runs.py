@@ -31,13 +31,31 @@ def test_resumed_run_matches_uninterrupted(make_cfg, tmp_path):
     assert [drop(r) for r in s1["rounds"]] == [drop(r) for r in s2["rounds"]]
 
 
-def test_nan_loss_fails_clearly_and_keeps_finished_rounds(make_cfg, tmp_path):
+def test_nan_loss_fails_clearly_and_keeps_finished_rounds(make_cfg, tmp_path, monkeypatch):
+    from rlth_runner.training.module import Classifier
+
     out = tmp_path / "nan"
     run(make_cfg("rounds=1", out=out))
+    measure = Classifier.measure
+
+    def diverging(self, batch):
+        loss, sums, n = measure(self, batch)
+        return loss * float("nan"), sums, n
+
+    monkeypatch.setattr(Classifier, "measure", diverging)  # round 1 diverges
+    with pytest.raises(RunError, match="loss became"):
+        run(make_cfg("rounds=2", out=out))
+    summary = json.loads((out / "summary.json").read_text())
+    # The completed 1-round summary is not replaced by a worse one; the failure is noted in it.
+    assert summary["status"] == "completed" and [r["round"] for r in summary["rounds"]] == [0]
+    assert summary["last_attempt"]["status"] == "failed" and "loss became" in summary["last_attempt"]["error"]
+    assert (out / "rounds" / "round_0" / "weights.pt").exists()
+    assert not (out / "rounds" / "round_1" / "metrics.json").exists()
+
+
+def test_nan_loss_in_a_fresh_run_records_status_failed(make_cfg, tmp_path):
+    out = tmp_path / "nan"
     with pytest.raises(RunError, match="loss became"):
         run(make_cfg("rounds=2", "train.optimizer=sgd", "train.lr=1e30", out=out))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "failed"
-    assert "loss became" in summary["error"]
-    assert [r["round"] for r in summary["rounds"]] == [0]
-    assert (out / "rounds" / "round_0" / "weights.pt").exists()
+    assert summary["status"] == "failed" and "loss became" in summary["error"] and summary["rounds"] == []

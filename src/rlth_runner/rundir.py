@@ -14,18 +14,28 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/verification/metrics.json        verify.enabled: the retraining's record
     <run>/verification/tensorboard/round_<k>/
     <run>/summary.json
+    <run>/fingerprint.json                 the settings that decide the results (config/fingerprint.py)
+    <run>/checksums.json                   sha256 and size of every artifact above, as written
+    <run>/.lock                            held (flock) by the process running in the directory
+    <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
 
 Writes are atomic: a uniquely named temporary file in the same folder,
 flushed to disk, then renamed over the target, so a reader (or a resumed run)
-never sees half a file.
+never sees half a file. Each artifact's checksum is recorded once it is in
+place; a resume checks what it uses against them (`damage`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +84,94 @@ class LoggerLocation:
     version: str
 
 
+class DamagedArtifact(RuntimeError):
+    """An artifact a run needs is missing or not what was written; it was moved aside."""
+
+
+class RunDirBusy(RuntimeError):
+    """Another live process holds the run directory's lock."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class RunDir:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- lock
+    @contextmanager
+    def lock(self):
+        """Hold the directory for this process. The kernel releases an flock when
+        its holder dies, so a lock left by a killed run is simply taken over."""
+        path = self.root / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise RunDirBusy(f"{self.root} is in use by {holder}; wait for it to finish, or use another hydra.run.dir") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"PID {os.getpid()} on host {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # ---------------------------------------------------------------- integrity
+    def _ledger(self) -> dict:
+        try:
+            return json.loads((self.root / "checksums.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _written(self, *paths: Path) -> None:
+        ledger = self._ledger()
+        for path in paths:
+            ledger[str(path.relative_to(self.root))] = {"sha256": sha256(path), "bytes": path.stat().st_size}
+        write_json(self.root / "checksums.json", ledger)
+
+    def damage(self, path: Path) -> str | None:
+        """Why `path` cannot be trusted (missing, or not what was written), or None."""
+        if not path.exists():
+            return f"{path.relative_to(self.root)} is missing"
+        entry = self._ledger().get(str(path.relative_to(self.root)))
+        if entry is None:
+            return None  # written before checksums were kept; loading it is the only check
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            return f"{path.relative_to(self.root)} has {size:,} bytes, not the {entry['bytes']:,} written"
+        if sha256(path) != entry["sha256"]:
+            return f"{path.relative_to(self.root)} does not match the checksum recorded when it was written"
+        return None
+
+    def move_aside(self, path: Path) -> Path:
+        """Move a damaged artifact (file or round folder) to damaged/, keeping it."""
+        target = self.root / "damaged" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" / path.relative_to(self.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        return target
+
+    # ---------------------------------------------------------------- fingerprint
+    def load_fingerprint(self) -> dict | None:
+        path = self.root / "fingerprint.json"
+        return json.loads(path.read_text())["settings"] if path.exists() else None
+
+    def save_fingerprint(self, settings: dict, digest: str) -> None:
+        write_json(self.root / "fingerprint.json", {"digest": digest, "settings": settings})
+
+    def has_run(self) -> bool:
+        """Whether an earlier invocation left results here."""
+        return self.has_init() or self.summary_path.exists() or (self.root / "rounds").exists()
 
     # ---------------------------------------------------------------- paths
     def round_dir(self, k: int) -> Path:
@@ -105,22 +199,38 @@ class RunDir:
         return Path(where.save_dir) / where.name / where.version
 
     # ---------------------------------------------------------------- initial and rewind weights
+    @property
+    def init_path(self) -> Path:
+        return self.root / "init.pt"
+
     def has_init(self) -> bool:
         return (self.root / "init.pt").exists()
 
     def save_init(self, state: dict) -> None:
         save_tensors(self.root / "init.pt", on_cpu(state))
+        self._written(self.root / "init.pt")
+
+    def init_damage(self) -> str | None:
+        return self.damage(self.root / "init.pt") or self._unreadable(self.root / "init.pt")
 
     def load_init(self) -> dict:
         return load_tensors(self.root / "init.pt")
 
     def save_rewind(self, step: int, state: dict) -> None:
         save_tensors(self.root / "rewind.pt", {"step": step, "state": on_cpu(state)})
+        self._written(self.root / "rewind.pt")
 
     def rewind_step(self) -> int | None:
-        """The step rewind.pt was captured at; None without one."""
+        """The step rewind.pt was captured at; None without one, or with a damaged one
+        (which is moved aside, so that round 0 captures it again)."""
         path = self.root / "rewind.pt"
-        return load_tensors(path)["step"] if path.exists() else None
+        if not path.exists():
+            return None
+        problem = self.damage(path) or self._unreadable(path)
+        if problem:
+            self.move_aside(path)
+            raise DamagedArtifact(problem)
+        return load_tensors(path)["step"]
 
     def load_rewind(self) -> dict:
         path = self.root / "rewind.pt"
@@ -138,6 +248,7 @@ class RunDir:
 
     def save_start(self, k: int, state: dict) -> None:
         save_tensors(self.round_dir(k) / "start.pt", on_cpu(state))
+        self._written(self.round_dir(k) / "start.pt")
 
     def load_start(self, k: int) -> dict:
         path = self.round_dir(k) / "start.pt"
@@ -150,7 +261,30 @@ class RunDir:
         save_tensors(d / "mask.pt", masks)
         save_tensors(d / "weights.pt", {key: v.detach().cpu() for key, v in state.items()})
         write_json(d / "arch.json", arch)
+        self._written(d / "mask.pt", d / "weights.pt", d / "arch.json")
         write_json(d / "metrics.json", record.to_dict())  # last: it marks the round done
+        self._written(d / "metrics.json")
+
+    def round_damage(self, k: int) -> str | None:
+        """Why finished round k cannot be trusted, or None: each of its files
+        must be as written and readable."""
+        d = self.round_dir(k)
+        for name in ("metrics.json", "arch.json", "mask.pt", "weights.pt"):
+            if problem := self.damage(d / name) or self._unreadable(d / name):
+                return problem
+        return None
+
+    def _unreadable(self, path: Path) -> str | None:
+        try:
+            if path.suffix == ".json":
+                data = json.loads(path.read_text())
+                if path.name == "metrics.json":
+                    RoundRecord.from_dict(data)
+            else:
+                load_tensors(path)
+        except Exception as err:  # noqa: BLE001 (any failure to read means the same: damaged)
+            return f"{path.relative_to(self.root)} cannot be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        return None
 
     def load_record(self, k: int) -> RoundRecord:
         return RoundRecord.from_dict(json.loads((self.round_dir(k) / "metrics.json").read_text()))
@@ -176,6 +310,13 @@ class RunDir:
 
     def save_verification(self, metrics: dict) -> None:
         write_json(self.root / "verification" / "metrics.json", metrics)
+
+    def load_summary(self) -> dict | None:
+        """summary.json as written, or None if there is none or it cannot be read."""
+        try:
+            return json.loads(self.summary_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
 
     def write_summary(self, data: dict) -> None:
         write_json(self.summary_path, data)

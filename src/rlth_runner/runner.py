@@ -10,6 +10,7 @@ then optionally retrains the final subnetwork to verify it (`verify`).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -19,13 +20,13 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from . import checkpoints, flops, growth, policies, seeds, stopping
-from .config import run_info
+from . import checkpoints, flops, growth, interrupts, policies, seeds, stopping
+from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
 from .pruning import masks, pruners
 from .record import RoundRecord
-from .rundir import LoggerLocation, RunDir
+from .rundir import LoggerLocation, RunDir, RunDirBusy
 from .summary import Summary, format_table
 from .training import module as tasks
 from .training.callbacks import NonFiniteLossError
@@ -51,11 +52,23 @@ class Setup:
 def run(cfg: DictConfig) -> dict:
     run_dir = RunDir(cfg.paths.output_dir)
     try:
+        with run_dir.lock(), interrupts.noted():
+            return _run(cfg, run_dir)
+    except RunDirBusy as err:
+        raise RunError(str(err)) from None
+
+
+def _run(cfg: DictConfig, run_dir: RunDir) -> dict:
+    settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
+    try:
         setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
     except (DataError, ModelDataMismatch) as err:
         raise RunError(str(err)) from err
+    if run_dir.load_fingerprint() is None:
+        run_dir.save_fingerprint(settings, fingerprint.digest(settings))
     summary = Summary(run_dir, run_info(cfg))
     try:
+        interrupts.check(" before round 0")
         objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
         summary.info.update(stopped_by=stopped_by, stop_reason=reason)
         if cfg.verify.enabled:
@@ -64,6 +77,11 @@ def run(cfg: DictConfig) -> dict:
         summary.finish("failed", error=str(err))
         raise RunError(str(err)) from err
     except BaseException as err:
+        # Lightning turns a SIGTERM during validation into its own exception: the noted signal decides.
+        if interrupts.received is not None:
+            stop = err if isinstance(err, interrupts.Interrupted) else interrupts.Interrupted(interrupts.received)
+            summary.finish("interrupted", signal=stop.name, error=str(stop))
+            raise stop from None
         summary.finish("failed", error=f"{type(err).__name__}: {err}")
         raise
     summary.finish("completed")
@@ -73,6 +91,21 @@ def run(cfg: DictConfig) -> dict:
         print(format_verification(summary.info["verification"]))
     print(f"\nRun directory: {run_dir.root}\nCurves: tensorboard --logdir {run_dir.tensorboard}")
     return {"objective": objective, "summary": summary.data}
+
+
+def check_settings(cfg: DictConfig, run_dir: RunDir) -> dict:
+    """The run's result-deciding settings; ConfigError naming the keys if the
+    directory holds a run made with others (config/fingerprint.py)."""
+    settings = fingerprint.settings(cfg)
+    stored = run_dir.load_fingerprint()
+    if stored is None:
+        if run_dir.has_run():
+            log.warning("%s has results but no fingerprint.json (an older version made it): its settings cannot be checked", run_dir.root)
+        return settings
+    if diff := fingerprint.differences(stored, settings):
+        raise ConfigError(f"{run_dir.root} holds a run made with other settings: {'; '.join(diff)}. Re-run with the run's own "
+                          f"settings (only {', '.join(s.rstrip('.') for s in fingerprint.SAFE)} may change), or use a new hydra.run.dir")
+    return settings
 
 
 def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
@@ -90,6 +123,9 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     # a growing one may start without the layers they name (zero blocks).
     pruners.check_layers(policy.final_form(net, cfg.rounds), cfg.pruner, cfg.model.name, cfg.rounds)
     pruners.attach_masks(net, cfg.pruner)
+    if run_dir.has_init() and (problem := run_dir.init_damage()):
+        # The initialisation is a function of the seed: the network just built is it.
+        log.warning("%s; moved it to %s and wrote it again from seed=%d", problem, run_dir.move_aside(run_dir.init_path), cfg.seed)
     if not run_dir.has_init():
         run_dir.save_init(net.state_dict())
 
@@ -100,11 +136,18 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
     net, policy, p = setup.net, setup.policy, cfg.pruner
     pruner_seed = p.seed if p.get("seed") is not None else cfg.seed
+    # Rebuilt from the round records on every invocation, so a resumed run never
+    # duplicates or loses a point.
+    shutil.rmtree(run_dir.summary_tensorboard, ignore_errors=True)
     round_writer = SummaryWriter(str(run_dir.summary_tensorboard))
 
     objective, resume_from = None, None
     stopped_by, reason = "max_rounds", f"after round {cfg.rounds - 1}: rounds={cfg.rounds} done"
     for k in range(cfg.rounds):
+        interrupts.check(f" before round {k}")
+        if run_dir.is_done(k) and (problem := run_dir.round_damage(k)):
+            # Rounds are deterministic: training it again from round k-1 restores it exactly.
+            log.warning("Round %d: %s; moved the round to %s and training it again", k, problem, run_dir.move_aside(run_dir.round_dir(k)))
         if run_dir.is_done(k):
             record, resume_from = run_dir.load_record(k), k
             summary.add_round(record)
@@ -131,10 +174,10 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
             arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
             run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record)
             summary.add_round(record)
-            for key, value in record.scalars().items():
-                round_writer.add_scalar(f"rounds/{key}", value, k)
-            round_writer.flush()
             log.info("Round %d done: %s", k, record.describe())
+        for key, value in record.scalars().items():
+            round_writer.add_scalar(f"rounds/{key}", value, k)
+        round_writer.flush()
         objective = record.objective()
 
         verdict = stopping.check(cfg.stop, summary.rounds[0], record)

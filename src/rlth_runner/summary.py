@@ -11,10 +11,17 @@ from .rundir import RunDir
 
 
 class Summary:
+    """The summary of this invocation. A completed summary.json from an earlier
+    one is never replaced by a worse one: it stays until this invocation has
+    more rounds, or as many and completes; a failed or interrupted attempt
+    before then is noted in it as `last_attempt`."""
+
     def __init__(self, run_dir: RunDir, info: dict):
         self.run_dir = run_dir
         self.rounds: list[RoundRecord] = []
         self.info = {"status": "running", **info}
+        before = run_dir.load_summary()
+        self.completed_before = before if before and before.get("status") == "completed" else None
         self.write()
 
     @property
@@ -30,6 +37,15 @@ class Summary:
         self.write()
 
     def write(self) -> None:
+        best = self.completed_before
+        if best is not None:
+            n, n_best = len(self.rounds), len(best.get("rounds", []))
+            if not (n > n_best or (n == n_best and self.info["status"] == "completed")):
+                if self.info["status"] in ("failed", "interrupted"):
+                    attempt = {k: self.info[k] for k in ("status", "signal", "error") if k in self.info}
+                    self.run_dir.write_summary({**best, "last_attempt": {**attempt, "rounds": n}})
+                return
+            self.completed_before = None  # surpassed
         self.run_dir.write_summary(self.data)
 
 

@@ -47,7 +47,16 @@ class Rewind(Policy):
             )
         run_dir = self.ctx.run_dir
         if run_dir.is_done(0):
-            captured = run_dir.rewind_step()
+            from ..rundir import DamagedArtifact
+
+            try:
+                captured = run_dir.rewind_step()
+            except DamagedArtifact as err:  # moved aside; round 0 trains again and captures it anew
+                import logging
+
+                logging.getLogger("rlth_runner").warning("%s; training round 0 again to capture it", err)
+                run_dir.move_aside(run_dir.round_dir(0))
+                return
             if captured != self.step:
                 what = "no rewind.pt" if captured is None else f"rewind.pt from step {captured}"
                 raise ConfigError(f"policy.step={self.step}: round 0 of {run_dir.root} is done with {what}; rewinding needs a new run directory")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import interrupts
 from ..config import choices
 from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
 
@@ -81,6 +82,8 @@ class TaskModule(pl.LightningModule):
                 opt.step()
             total = loss.detach() if total is None else total + loss.detach()
             done += 1
+            if interrupts.received is not None:  # a signal: stop at this step boundary
+                interrupts.check(f" at step {self.global_step}")
             if self.global_step % every == 0:
                 self._log_step({f"train/{name}_step": value / n for name, value in sums.items()})
         if not done:

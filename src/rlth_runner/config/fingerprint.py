@@ -1,0 +1,60 @@
+"""The settings that decide a run's results, so that a run directory never
+mixes two runs. Torch-free.
+
+`settings(cfg)` is the composed config, flattened to dotted keys, without the
+keys that may change between invocations of one run (SAFE): more `rounds`,
+the stopping rules, `verify`, where files go, and keys that change no number
+(logging, threads, block size, whether a download is allowed).
+`rlth-run` stores the settings in the run directory on its first invocation
+(rundir.py) and refuses to continue it with others, naming the keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from omegaconf import OmegaConf
+
+# Keys (or prefixes ending in ".") that a re-run in the same directory may change.
+SAFE = ("rounds", "stop.", "verify.", "paths.", "hardware.num_threads", "train.log_every_n_steps",
+        "train.steps_per_block", "dataset.download")
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def is_safe(key: str) -> bool:
+    return any(key == s or (s.endswith(".") and key.startswith(s)) for s in SAFE)
+
+
+def settings(cfg) -> dict:
+    flat = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    kept = {k: v for k, v in flat.items() if not is_safe(k)}
+    # `schedule: target` spreads its pruning over rounds - 1 unless target_rounds
+    # is set, so there `rounds` decides every mask: fix the horizon it implies.
+    if kept.get("pruner.schedule") == "target" and kept.get("pruner.target_rounds") is None:
+        kept["pruner.target_rounds"] = max(1, cfg.rounds - 1)
+    return dict(sorted(kept.items()))
+
+
+def digest(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def differences(stored: dict, current: dict) -> list[str]:
+    """`key=old (now: new)` for each key whose value differs, in key order."""
+    missing = object()
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        old, new = stored.get(key, missing), current.get(key, missing)
+        if old != new:
+            show = lambda v: "unset" if v is missing else json.dumps(v, default=str)  # noqa: E731
+            out.append(f"{key}={show(old)} (this command: {show(new)})")
+    return out

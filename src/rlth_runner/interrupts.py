@@ -1,0 +1,60 @@
+"""Stopping cleanly on a signal: SIGTERM and SIGUSR1 (what SLURM sends before
+a kill or a requeue) and SIGINT (Ctrl-C).
+
+The handler only notes the signal. Training stops at the next optimizer step
+(TaskModule.training_step calls `check`), the round loop between rounds; the
+runner records `status: interrupted` with the signal's name, and `rlth-run`
+exits with 128 + the signal's number (143 for SIGTERM, 138 for SIGUSR1, 130
+for SIGINT). A second Ctrl-C stops at once. Re-running the command continues
+the run from its last finished round.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+received: int | None = None  # the first signal noted, read on every optimizer step
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, where: str = ""):
+        self.signum, self.name = signum, signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {self.name}{where}; re-run the same command to continue")
+
+
+def _note(signum, frame) -> None:
+    global received
+    if signum == signal.SIGINT and received == signal.SIGINT:
+        raise KeyboardInterrupt  # a second Ctrl-C: stop now
+    if received is None:
+        received = signum
+        if signum == signal.SIGINT:
+            print("\nStopping at the next step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+
+def check(where: str = "") -> None:
+    if received is not None:
+        raise Interrupted(received, where)
+
+
+@contextmanager
+def noted():
+    """Note SIGNALS while the block runs (from the main thread only; elsewhere a no-op)."""
+    global received
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = None
+    previous = {s: signal.signal(s, _note) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        received = None

@@ -1,0 +1,232 @@
+"""A run directory holds exactly what its config says: settings fingerprint,
+lock, integrity of every artifact a resume uses, a completed summary never
+replaced by a worse one, and a TensorBoard summary run rebuilt from the
+round records. In process on digits (the CLI's exit codes: tests/test_signals.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rlth_runner.config import ConfigError
+from rlth_runner.runner import RunError, run
+
+BASE = ("rounds=4",)
+
+
+def snapshot(root: Path) -> dict:
+    """Every file's content hash, except the lock's holder line."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def rounds_of(out: Path) -> list[dict]:
+    drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    return [drop(r) for r in json.loads((out / "summary.json").read_text())["rounds"]]
+
+
+def weights(out: Path, k: int) -> dict:
+    return torch.load(out / "rounds" / f"round_{k}" / "weights.pt", weights_only=True)
+
+
+def same_weights(a: Path, b: Path, rounds: int) -> bool:
+    return all(wa.keys() == (wb := weights(b, k)).keys() and all(torch.equal(wa[n], wb[n]) for n in wa)
+               for k in range(rounds) for wa in [weights(a, k)])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished 4-round run to damage (copied per test) and an uninterrupted 5-round one."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import FAST
+    from rlth_runner.cli import CONFIG_DIR
+
+    root = tmp_path_factory.mktemp("reliability")
+
+    def cfg(out, *extra):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=[*FAST, f"paths.output_dir={out}", *extra])
+
+    run(cfg(root / "four", *BASE))
+    run(cfg(root / "five", "rounds=5"))
+    return root, cfg
+
+
+def copy_of_four(runs, tmp_path) -> Path:
+    root, _ = runs
+    out = tmp_path / "run"
+    shutil.copytree(root / "four", out)
+    return out
+
+
+# ------------------------------------------------------------------ fingerprint
+
+@pytest.mark.parametrize("override, key", [
+    ("seed=5", "seed=0 (this command: 5)"),
+    ("policy=reinit", 'policy.name="reset" (this command: "reinit")'),
+    ("pruner.sparsity=0.5", "pruner.sparsity=0.2 (this command: 0.5)"),
+    ("model.width=64", "model.width=32 (this command: 64)"),
+    ("train.epochs=3", "train.epochs=1 (this command: 3)"),
+])
+def test_other_settings_are_refused_and_nothing_changes(runs, tmp_path, override, key):
+    out = copy_of_four(runs, tmp_path)
+    before = snapshot(out)
+    with pytest.raises(ConfigError) as err:
+        run(runs[1](out, *BASE, override))
+    message = str(err.value)
+    assert "\n" not in message and "holds a run made with other settings" in message and key in message
+    assert "use a new hydra.run.dir" in message
+    assert snapshot(out) == before
+
+
+def test_a_safe_extension_continues_the_run(runs, tmp_path):
+    root, cfg = runs
+    out = copy_of_four(runs, tmp_path)
+    run(cfg(out, "rounds=5", "stop.density=0.01", "train.log_every_n_steps=4"))
+    assert rounds_of(out) == rounds_of(root / "five")
+    assert same_weights(out, root / "five", 5)
+
+
+def test_rounds_decide_the_masks_of_the_target_schedule(runs, tmp_path):
+    _, cfg = runs
+    out = tmp_path / "target"
+    run(cfg(out, "rounds=2", "pruner.schedule=target"))
+    with pytest.raises(ConfigError, match=r"pruner.target_rounds=1 \(this command: 3\)"):
+        run(cfg(out, "rounds=4", "pruner.schedule=target"))
+
+
+# ------------------------------------------------------------------ lock
+
+HOLD = """
+import sys, time
+from rlth_runner.rundir import RunDir
+with RunDir(sys.argv[1]).lock():
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_stops_at_once_naming_the_holder(runs, tmp_path):
+    out = copy_of_four(runs, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = snapshot(out)
+        started = time.monotonic()
+        with pytest.raises(RunError) as err:
+            run(runs[1](out, "rounds=5"))
+        assert time.monotonic() - started < 30  # at once: it does not wait for the holder
+        assert f"is in use by PID {holder.pid} on host " in str(err.value) and "\n" not in str(err.value)
+        assert snapshot(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(runs, tmp_path):
+    root, cfg = runs
+    out = copy_of_four(runs, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert f"PID {holder.pid}" in (out / ".lock").read_text()  # its note is still there
+    run(cfg(out, "rounds=5"))
+    assert rounds_of(out) == rounds_of(root / "five")
+    assert f"PID {os.getpid()}" in (out / ".lock").read_text()
+
+
+# ------------------------------------------------------------------ integrity
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def swap_from_another_run(path: Path, other: Path) -> None:
+    shutil.copy(other, path)
+
+
+@pytest.mark.parametrize("damage, target, message", [
+    ("truncate", "rounds/round_1/weights.pt", "rounds/round_1/weights.pt has"),
+    ("truncate", "rounds/round_3/weights.pt", "rounds/round_3/weights.pt has"),
+    ("truncate", "rounds/round_2/mask.pt", "rounds/round_2/mask.pt has"),
+    ("truncate", "init.pt", "init.pt has"),
+    ("delete", "rounds/round_3/weights.pt", "rounds/round_3/weights.pt is missing"),
+    ("garbage", "rounds/round_2/metrics.json", "rounds/round_2/metrics.json"),
+    ("garbage", "rounds/round_3/arch.json", "rounds/round_3/arch.json"),
+    ("swap", "rounds/round_3/weights.pt", "rounds/round_3/weights.pt does not match the checksum"),
+])
+def test_a_damaged_artifact_is_named_moved_aside_and_rebuilt(runs, tmp_path, caplog, damage, target, message):
+    root, cfg = runs
+    out = copy_of_four(runs, tmp_path)
+    path = out / target
+    if damage == "truncate":
+        truncate(path)
+    elif damage == "delete":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_text("{ not json")
+    else:  # the same round of a run with another seed
+        other = tmp_path / "other"
+        run(cfg(other, *BASE, "seed=3"))
+        swap_from_another_run(path, other / target)
+
+    with caplog.at_level(logging.WARNING, logger="rlth_runner"):
+        run(cfg(out, "rounds=5"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(message in w for w in warnings), warnings
+    assert len([w for w in warnings if message in w]) == 1 and all("\n" not in w for w in warnings)
+    # The fallback rebuilt exactly the uninterrupted run, and the damaged file was kept.
+    assert rounds_of(out) == rounds_of(root / "five")
+    assert same_weights(out, root / "five", 5)
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+    kept = list((out / "damaged").rglob(Path(target).name)) + list((out / "damaged").rglob(Path(target).parent.name))
+    assert kept, "the damaged artifact is moved to damaged/, not deleted"
+
+
+def test_a_completed_summary_is_never_replaced_by_a_worse_one(runs, tmp_path, monkeypatch):
+    from rlth_runner.training.module import Classifier
+
+    out = copy_of_four(runs, tmp_path)
+    completed = json.loads((out / "summary.json").read_text())
+    (out / "rounds" / "round_3" / "metrics.json").unlink()  # round 3 must be trained again ...
+    measure = Classifier.measure
+    monkeypatch.setattr(Classifier, "measure", lambda self, b: (measure(self, b)[0] * float("nan"), *measure(self, b)[1:]))
+    with pytest.raises(RunError, match="loss became"):  # ... and fails
+        run(runs[1](out, *BASE))
+    now = json.loads((out / "summary.json").read_text())
+    assert {k: v for k, v in now.items() if k != "last_attempt"} == completed
+    assert now["last_attempt"]["status"] == "failed" and now["last_attempt"]["rounds"] == 3
+
+
+# ------------------------------------------------------------------ TensorBoard
+
+def summary_steps(out: Path) -> dict[str, list[int]]:
+    acc = EventAccumulator(str(out / "tensorboard" / "summary"))
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_the_summary_run_has_each_round_once_after_any_resume(runs, tmp_path):
+    root, cfg = runs
+    out = copy_of_four(runs, tmp_path)
+    shutil.rmtree(out / "tensorboard" / "summary")  # killed before the round's points were written
+    (out / "rounds" / "round_2" / "metrics.json").unlink()  # round 2 is trained again
+    run(cfg(out, "rounds=5"))
+    steps = summary_steps(out)
+    assert steps and all(s == [0, 1, 2, 3, 4] for s in steps.values()), steps
+    assert steps == summary_steps(root / "five")
+    assert len(list((out / "tensorboard" / "summary").iterdir())) == 1
