@@ -56,7 +56,7 @@ def grow_run(tmp_path_factory):
 
     build = runner_mod.build_trainer
     mp = pytest.MonkeyPatch()
-    mp.setattr(runner_mod, "build_trainer", lambda *args, extra_callbacks=(): build(*args, extra_callbacks=[*extra_callbacks, RecordOptimizer()]))
+    mp.setattr(runner_mod, "build_trainer", lambda *args, extra_callbacks=(), **kw: build(*args, extra_callbacks=[*extra_callbacks, RecordOptimizer()], **kw))
     try:
         run(cfg)
     finally:

@@ -93,11 +93,12 @@ def test_other_settings_are_refused_and_nothing_changes(runs, tmp_path, override
 
 
 def test_a_safe_extension_continues_the_run(runs, tmp_path):
-    root, cfg = runs
-    out = copy_of_four(runs, tmp_path)
-    run(cfg(out, "rounds=5", "stop.density=0.01", "train.log_every_n_steps=4"))
-    assert rounds_of(out) == rounds_of(root / "five")
-    assert same_weights(out, root / "five", 5)
+    _, cfg = runs
+    out, six = copy_of_four(runs, tmp_path), tmp_path / "six"
+    run(cfg(six, "rounds=6"))
+    run(cfg(out, "rounds=6", "stop.density=0.01", "train.log_every_n_steps=4", "checkpoint.min_interval_s=5"))
+    assert rounds_of(out) == rounds_of(six)
+    assert same_weights(out, six, 6)
 
 
 def test_rounds_decide_the_masks_of_the_target_schedule(runs, tmp_path):
@@ -230,3 +231,75 @@ def test_the_summary_run_has_each_round_once_after_any_resume(runs, tmp_path):
     assert steps and all(s == [0, 1, 2, 3, 4] for s in steps.values()), steps
     assert steps == summary_steps(root / "five")
     assert len(list((out / "tensorboard" / "summary").iterdir())) == 1
+
+
+# ------------------------------------------------------------------ checkpoints inside a round
+
+def all_scalars(out: Path) -> dict:
+    series = {}
+    for events in sorted((out / "tensorboard").iterdir()):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        series.update({f"{events.name}/{t}": [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]})
+    return series
+
+
+def test_a_round_killed_after_a_checkpoint_resumes_from_it_exactly(runs, tmp_path, monkeypatch, caplog):
+    from rlth_runner.training import callbacks
+
+    _, cfg = runs
+    args = ("rounds=3", "train.epochs=4", "train.max_steps=null", "checkpoint.min_interval_s=0", "train.eval_every_n_steps=7")
+    straight, out = tmp_path / "straight", tmp_path / "run"
+    run(cfg(straight, *args))
+
+    class Killed(BaseException):
+        pass
+
+    save = callbacks.RoundCheckpoint.on_train_epoch_end
+
+    def killed_after_epoch_2_of_round_1(self, trainer, pl_module):
+        save(self, trainer, pl_module)
+        if trainer.current_epoch == 1 and trainer.logger.version == "round_1":
+            raise Killed  # as if SIGKILLed right after the checkpoint, with more epochs to go
+
+    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed_after_epoch_2_of_round_1)
+    with pytest.raises(Killed):
+        run(cfg(out, *args))
+    assert (out / "rounds" / "round_1" / "checkpoint.ckpt").exists()
+    monkeypatch.undo()
+    with caplog.at_level(logging.INFO, logger="rlth_runner"):
+        run(cfg(out, *args))
+    assert any("Round 1: resuming from its checkpoint at step" in r.getMessage() for r in caplog.records)
+    assert rounds_of(out) == rounds_of(straight)  # early-stop and best-validation state included
+    assert same_weights(out, straight, 3)
+    assert all_scalars(out) == all_scalars(straight), "no duplicate or missing TensorBoard point"
+    assert not list((out / "rounds").rglob("checkpoint.ckpt")), "a finished round keeps no checkpoint"
+
+
+def test_short_rounds_take_no_checkpoint(runs, tmp_path, monkeypatch):
+    from rlth_runner.rundir import RunDir
+
+    saved = []
+    monkeypatch.setattr(RunDir, "save_checkpoint", lambda self, k, write: saved.append(k))
+    run(runs[1](tmp_path / "run", "rounds=2", "train.epochs=3", "train.max_steps=null"))  # well under min_interval_s
+    assert saved == []
+
+
+def test_artifacts_get_the_usual_file_mode(runs):
+    root, _ = runs
+    mask = os.umask(0)
+    os.umask(mask)
+    expected = 0o666 & ~mask  # what open() gives, not mkstemp's private 0600
+    for name in ("summary.json", "init.pt", "rounds/round_0/weights.pt", "rounds/round_0/metrics.json"):
+        assert (root / "four" / name).stat().st_mode & 0o777 == expected, name
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("checkpoint.every_n_epochs=0", "checkpoint.every_n_epochs=0 must be an integer >= 1 or null"),
+    ("checkpoint.min_interval_s=-1", "checkpoint.min_interval_s=-1"),
+])
+def test_checkpoint_values_are_checked(make_cfg, override, needle):
+    from rlth_runner.config import validate
+
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        validate(make_cfg(override))

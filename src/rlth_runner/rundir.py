@@ -5,6 +5,7 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/init.pt                          weights at step 0 (what `reset` rewinds to)
     <run>/rewind.pt                        policy=rewind: {"step", "state"} captured in round 0
     <run>/rounds/round_<k>/start.pt        verify.enabled: the weights round k started from
+    <run>/rounds/round_<k>/checkpoint.ckpt while round k trains: its last checkpoint (Lightning's format)
     <run>/rounds/round_<k>/mask.pt         boolean masks by layer
     <run>/rounds/round_<k>/weights.pt      final weights, masks included as buffers
     <run>/rounds/round_<k>/arch.json       model config, data shape, hidden layers in order
@@ -44,10 +45,21 @@ import torch
 from .record import RoundRecord
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes files private (0600); artifacts get the mode a plain open() would give them.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -245,6 +257,35 @@ class RunDir:
     def clear_partial(self, k: int) -> None:
         """Forget what an interrupted attempt at round k left behind."""
         shutil.rmtree(self._tensorboard(k), ignore_errors=True)
+        (self.round_dir(k) / "checkpoint.ckpt").unlink(missing_ok=True)
+
+    def save_checkpoint(self, k: int, write) -> None:
+        """Round k's checkpoint, written by `write(path)` (Trainer.save_checkpoint) and renamed into place."""
+        path = self.round_dir(k) / "checkpoint.ckpt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".checkpoint.{os.getpid()}.tmp")
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._written(path)
+
+    def checkpoint(self, k: int) -> tuple[Path, int] | None:
+        """Round k's checkpoint and its optimizer step, if there is an intact one;
+        a damaged one is moved aside (DamagedArtifact)."""
+        path = self.round_dir(k) / "checkpoint.ckpt"
+        if not path.exists():
+            return None
+        try:
+            if problem := self.damage(path):
+                raise DamagedArtifact(problem)
+            return path, int(load_tensors(path)["global_step"])
+        except Exception as err:  # noqa: BLE001 (unreadable is damaged)
+            self.move_aside(path)
+            raise err if isinstance(err, DamagedArtifact) else DamagedArtifact(f"{path.relative_to(self.root)} cannot be read") from None
+
+    def drop_checkpoint(self, k: int) -> None:
+        (self.round_dir(k) / "checkpoint.ckpt").unlink(missing_ok=True)
 
     def save_start(self, k: int, state: dict) -> None:
         save_tensors(self.round_dir(k) / "start.pt", on_cpu(state))

@@ -20,16 +20,16 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from . import checkpoints, flops, growth, interrupts, policies, seeds, stopping
+from . import checkpoints, flops, growth, hardware, interrupts, policies, seeds, stopping
 from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
 from .pruning import masks, pruners
 from .record import RoundRecord
-from .rundir import LoggerLocation, RunDir, RunDirBusy
+from .rundir import DamagedArtifact, LoggerLocation, RunDir, RunDirBusy
 from .summary import Summary, format_table
 from .training import module as tasks
-from .training.callbacks import NonFiniteLossError
+from .training.callbacks import NonFiniteLossError, RoundCheckpoint
 from .training.early_stop import EarlyStopTracker
 from .training.trainer import build_trainer, quiet_lightning
 
@@ -110,6 +110,7 @@ def check_settings(cfg: DictConfig, run_dir: RunDir) -> dict:
 
 def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     """Load the data and build the network; check what the config alone cannot."""
+    hardware.check(cfg.hardware)  # a device this machine lacks: one line, before any data is loaded
     quiet_lightning()
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
@@ -165,14 +166,18 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
                 pruners.attach_masks(net, p)  # layers a policy added
             log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
 
-            run_dir.clear_partial(k)
+            resume = resumable(run_dir, k)
+            if resume is None:
+                run_dir.clear_partial(k)
             if cfg.verify.enabled:
                 run_dir.save_start(k, net.state_dict())
-            record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k))
+            save = (lambda write, k=k: run_dir.save_checkpoint(k, write)) if cfg.checkpoint.every_n_epochs else None
+            record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume, save)
             record.pruned = removed
             record.compression = stopping.compression(summary.rounds[0] if k else record, record)
             arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
             run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record)
+            run_dir.drop_checkpoint(k)
             summary.add_round(record)
             log.info("Round %d done: %s", k, record.describe())
         for key, value in record.scalars().items():
@@ -189,8 +194,22 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
     return objective, stopped_by, reason
 
 
-def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation, seed: int, extra_callbacks=()) -> RoundRecord:
-    """Train `setup.net` once with a fresh optimizer; the round's record."""
+def resumable(run_dir: RunDir, k: int) -> tuple | None:
+    """(path, step) of round k's checkpoint from an interrupted attempt, if intact."""
+    try:
+        found = run_dir.checkpoint(k)
+    except DamagedArtifact as err:
+        log.warning("Round %d: %s; moved it aside, training the round from its start", k, err)
+        return None
+    if found is not None:
+        log.info("Round %d: resuming from its checkpoint at step %d (%s)", k, found[1], found[0])
+    return found
+
+
+def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation, seed: int, extra_callbacks=(),
+        resume: tuple | None = None, save_checkpoint=None) -> RoundRecord:
+    """Train `setup.net` once with a fresh optimizer, or go on from `resume`
+    (a checkpoint of this fit and its step); the round's record."""
     net, t = setup.net, cfg.train
     pl.seed_everything(seed, verbose=False)
     module = tasks.for_task(setup.data.task)(net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block)
@@ -199,10 +218,13 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     if t.eval_every_n_steps:
         tracker = EarlyStopTracker(t.eval_every_n_steps, setup.val_loader, setup.test_loader)
         callbacks.append(tracker)
-    trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks)
+    if save_checkpoint is not None:
+        callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
+    path, step = resume if resume is not None else (None, None)
+    trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks, resume_step=step)
     train_loader = TensorBatches(*setup.data.train, t.batch_size, shuffle=True, seed=seed, augment=setup.data.augment)
     started = time.perf_counter()
-    trainer.fit(module, train_loader, setup.val_loader)
+    trainer.fit(module, train_loader, setup.val_loader, ckpt_path=path, weights_only=True)
     val = {}
     if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
         val = trainer.validate(module, setup.val_loader, verbose=False)[0]

@@ -2,7 +2,11 @@
 mistake costs a fraction of a second, not a training round.
 
 Unknown keys are already rejected by Hydra (the config is in struct mode);
-this module checks values, group by group. A policy checks its own keys
+this module checks values, group by group: a dataset or model file must
+name `_target_` and `name`; `hardware.*` must be values Lightning takes
+(whether this machine has the device is hardware.py's check, after torch is
+imported). An interpolation that does not resolve is a ConfigError too.
+A policy checks its own keys
 (`Policy.check`, loaded torch-free through config/choices.py). Checks that
 need the data or the model (a rewind step beyond round 0's length, a layer
 pattern that matches nothing, a model that cannot grow) are made before
@@ -12,22 +16,33 @@ with the same one-line ConfigError.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import choices
-from .values import ConfigError, choice, flag, integer, is_number, number, patterns
+from .values import ConfigError, at_least, choice, flag, integer, is_finite, number, patterns
+
+# Groups whose file names the callable Hydra instantiates: an option and its `_target_`, as examples.
+TARGETS = {"dataset": ("digits", "rlth_runner.data.digits.load_digits"), "model": ("mlp", "rlth_runner.models.mlp.MLP")}
 
 
 def validate(cfg: DictConfig) -> None:
-    integer(cfg, "seed", 0)
-    integer(cfg, "rounds", 1)
-    _train(cfg)
-    if cfg.model.get("hidden_layers") is not None:
-        integer(cfg, "model.hidden_layers", 0)
-    _pruner(cfg)
-    policy_class(cfg.policy).check(cfg.policy)
-    _stop_and_verify(cfg)
-    _dataset(cfg)
+    try:
+        _group_files(cfg)
+        integer(cfg, "seed", 0)
+        integer(cfg, "rounds", 1)
+        _train(cfg)
+        if cfg.model.get("hidden_layers") is not None:
+            integer(cfg, "model.hidden_layers", 0)
+        _pruner(cfg)
+        policy_class(cfg.policy).check(cfg.policy)
+        _stop_and_verify(cfg)
+        integer(cfg, "checkpoint.every_n_epochs", 1, allow_none=True)
+        at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
+        _dataset(cfg)
+        _hardware(cfg)
+    except OmegaConfBaseException as err:  # e.g. key=${nowhere}: an interpolation that does not resolve
+        raise ConfigError(_omegaconf_line(cfg, err)) from err
 
 
 def policy_class(policy_cfg):
@@ -50,9 +65,10 @@ def _train(cfg) -> None:
     integer(cfg, "train.val_every_n_epochs", 1)
     integer(cfg, "train.eval_every_n_steps", 1, allow_none=True)
     integer(cfg, "train.steps_per_block", 1)
-    lr = cfg.train.lr
-    if not is_number(lr) or not lr > 0:
-        raise ConfigError(f"train.lr={lr!r} must be a number > 0")
+    at_least(cfg, "train.lr", 0, strict=True)
+    for key in ("momentum", "weight_decay"):
+        if key in cfg.train:
+            at_least(cfg, f"train.{key}", 0)
     choice(cfg, "train.optimizer", choices.OPTIMIZERS)
 
 
@@ -69,7 +85,7 @@ def _pruner(cfg) -> None:
     if rates is not None and not hasattr(rates, "items"):
         raise ConfigError(f"pruner.layer_rates={rates!r} must map layer-name patterns to rates, e.g. {{output: 0.1}}")
     for pattern, rate in (rates or {}).items():
-        if not is_number(rate) or not 0 <= rate < 1:
+        if not is_finite(rate) or not 0 <= rate < 1:
             raise ConfigError(f"pruner.layer_rates.{pattern}={rate!r} must be in [0, 1): that layer's per-round sparsity")
 
 
@@ -77,9 +93,7 @@ def _stop_and_verify(cfg) -> None:
     number(cfg, "stop.accuracy", 0, 1, high_open=False, allow_none=True)
     choice(cfg, "stop.metric", choices.STOP_METRICS)
     number(cfg, "stop.density", 0, 1, high_open=False, allow_none=True)
-    comp = cfg.stop.compression
-    if comp is not None and (not is_number(comp) or comp < 1):
-        raise ConfigError(f"stop.compression={comp!r} must be a number >= 1 or null: round 0's nonzero parameters over the round's")
+    at_least(cfg, "stop.compression", 1, allow_none=True, meaning=": round 0's nonzero parameters over the round's")
     if not isinstance(cfg.verify.enabled, bool):
         raise ConfigError(f"verify.enabled={cfg.verify.enabled!r} must be true or false")
     number(cfg, "verify.tolerance", 0, 1, high_open=False)
@@ -97,11 +111,56 @@ def _dataset(cfg) -> None:
             integer(cfg, f"dataset.{key}", minimum)
     if ds.get("r") is not None and ds.get("d") is not None and ds.r > ds.d:
         raise ConfigError(f"dataset.r={ds.r} must be <= dataset.d={ds.d}: each teacher neuron connects to r of the d inputs")
-    noise = ds.get("noise")
-    if noise is not None and (not is_number(noise) or noise < 0):
-        raise ConfigError(f"dataset.noise={noise!r} must be a number >= 0 (noise std relative to the rms output)")
+    if ds.get("noise") is not None:
+        at_least(cfg, "dataset.noise", 0, meaning=" (noise std relative to the rms output)")
     for key in ("augment", "download"):
         flag(cfg, f"dataset.{key}")
 
 
+def _group_files(cfg) -> None:
+    """A dataset or model file names what to build (`_target_`) and itself (`name`)."""
+    for group, (option, example) in TARGETS.items():
+        node = cfg.get(group)
+        if not hasattr(node, "get"):
+            raise ConfigError(f"{group}={node!r}: choose a {group} file, e.g. {group}={option}")
+        target = node.get("_target_")
+        if target is None:
+            raise ConfigError(f"{group}._target_ is missing: a {group} file needs `_target_: package.Class` (what to build), e.g. _target_: {example}")
+        if not isinstance(target, str) or "." not in target.strip(".") or " " in target:
+            raise ConfigError(f"{group}._target_={target!r} must be a dotted import path such as {example}")
+        if not isinstance(node.get("name"), str) or not node.get("name"):
+            raise ConfigError(f"{group}.name={node.get('name')!r}: a {group} file needs `name: <its name>`, used in summary.json and messages")
 
+
+def _hardware(cfg) -> None:
+    """What the config alone decides; whether this machine has the device is hardware.py's check."""
+    choice(cfg, "hardware.accelerator", choices.ACCELERATORS)
+    integer(cfg, "hardware.devices", 1)
+    choice(cfg, "hardware.precision", choices.PRECISIONS)
+    integer(cfg, "hardware.num_threads", 1, allow_none=True)
+
+
+def _omegaconf_line(cfg, err: OmegaConfBaseException) -> str:
+    """One line for an OmegaConf error: the key and its value as written, and OmegaConf's reason."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    key = getattr(err, "full_key", None) or _failing_key(cfg, reason)
+    if not key:
+        return reason
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return f"{key}={raw}: {reason}" if raw is not None else f"{key}: {reason}"
+
+
+def _failing_key(cfg, reason: str, prefix: str = "") -> str | None:
+    """The first key whose value fails to resolve with `reason` (`DictConfig.get` does not say which)."""
+    for key in cfg.keys() if hasattr(cfg, "keys") else ():
+        try:
+            value = cfg[key]
+        except OmegaConfBaseException as err:
+            if str(err).strip().startswith(reason):
+                return f"{prefix}{key}"
+            continue
+        if hasattr(value, "keys") and (found := _failing_key(value, reason, f"{prefix}{key}.")):
+            return found
+    return None

@@ -47,6 +47,12 @@ POLICIES = {
 # A dataset's `task` picks the LightningModule that trains on it.
 TASKS = {"classification": "rlth_runner.training.module:Classifier", "regression": "rlth_runner.training.module:Regressor"}
 
+# `hardware.accelerator`: the devices rlth-run puts its data on (data/load.py
+# device_for); whether this machine has one is hardware.py's check.
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+# `hardware.precision`: Lightning's precision names.
+PRECISIONS = ("32-true", "64-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed")
+
 STOP_METRICS = ("val_acc", "test_acc")
 VERIFY_REFERENCES = ("dense", "final", "target")
 

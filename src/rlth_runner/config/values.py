@@ -7,6 +7,8 @@ and what is allowed; `rlth-run` prints it and exits 2.
 
 from __future__ import annotations
 
+import math
+
 from omegaconf import ListConfig
 
 
@@ -37,6 +39,11 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_finite(value) -> bool:
+    """A number that is neither infinite nor NaN."""
+    return is_number(value) and math.isfinite(value)
+
+
 def integer(cfg, key: str, minimum: int, allow_none: bool = False) -> None:
     value = get(cfg, key)
     if value is None and allow_none:
@@ -49,9 +56,19 @@ def number(cfg, key: str, low: float, high: float, high_open: bool = True, allow
     value = get(cfg, key)
     if value is None and allow_none:
         return
-    if not (is_number(value) and low <= value and (value < high if high_open else value <= high)):
+    if not (is_finite(value) and low <= value and (value < high if high_open else value <= high)):
         interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ConfigError(f"{full_key(cfg, key)}={value!r} must be in {interval}{' or null' if allow_none else ''}{meaning}")
+
+
+def at_least(cfg, key: str, minimum: float, strict: bool = False, allow_none: bool = False, meaning: str = "") -> None:
+    """A finite number >= minimum (> minimum with strict): inf and nan are refused."""
+    value = get(cfg, key)
+    if value is None and allow_none:
+        return
+    if not (is_finite(value) and (value > minimum if strict else value >= minimum)):
+        bound = f"{'>' if strict else '>='} {minimum}"
+        raise ConfigError(f"{full_key(cfg, key)}={value!r} must be a number {bound} and finite{', or null' if allow_none else ''}{meaning}")
 
 
 def choice(cfg, key: str, allowed) -> None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .errors import DataError
+from .errors import DataValueError
+
 
 @dataclass
 class DataBundle:
@@ -34,9 +35,15 @@ def split_indices(n: int, holdout: int, seed: int) -> tuple[torch.Tensor, torch.
     return perm[holdout:], perm[:holdout]
 
 
+def check_holdout(key: str, size: int, n: int, name: str, minimum: int = 0, of: str = "training examples") -> None:
+    """DataValueError naming `key` unless `size` of `n` examples can be held out with at least one left."""
+    if not minimum <= size < n:
+        raise DataValueError(f"{key}={size} must be less than the {n:,} {of} of {name} (allowed: {minimum}..{n - 1}; "
+                             f"at least one example must be left to train on)")
+
+
 def hold_out(name: str, x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
     """Split a training set into (train, val); the validation examples never train."""
-    if not 0 <= val_size < len(x):
-        raise DataError(f"dataset.val_size={val_size} must be less than the {len(x):,} training examples of {name}")
+    check_holdout("dataset.val_size", val_size, len(x), name)
     keep, val = split_indices(len(x), val_size, seed)
     return (x[keep], y[keep]), (x[val], y[val])

@@ -12,10 +12,11 @@ from .errors import DataError
 
 
 def device_for(accelerator: str) -> torch.device:
-    """The device Lightning will train on, for a single-device run."""
+    """The device Lightning will train on, for a single-device run. `auto`
+    chooses as Lightning does: a CUDA GPU, else Apple's MPS, else the CPU."""
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    if accelerator == "mps" and torch.backends.mps.is_available():
+    if accelerator in ("mps", "auto") and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 

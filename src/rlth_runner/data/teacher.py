@@ -19,13 +19,13 @@ from __future__ import annotations
 import torch
 
 from .bundle import DataBundle
-from .errors import DataError
+from .errors import DataValueError
 
 
 def teacher_weights(d: int, K: int, r: int, generator: torch.Generator) -> torch.Tensor:
     """K x d, with exactly r nonzero weights in each row (neuron)."""
     if not 1 <= r <= d:
-        raise DataError(f"dataset.r={r} must be between 1 and dataset.d={d}")
+        raise DataValueError(f"dataset.r={r} must be between 1 and dataset.d={d}")
     w = torch.zeros(K, d)
     for j in range(K):
         support = torch.randperm(d, generator=generator)[:r]
@@ -54,7 +54,8 @@ def make_teacher(d: int = 100, K: int = 5, r: int = 20, N: int = 1000, noise: fl
 
 
 def load_teacher(d: int = 100, K: int = 5, r: int = 20, N: int = 1000, noise: float = 1e-3, val_size: int = 200, test_size: int = 1000, data_seed: int = 0, **_) -> DataBundle:
-    if val_size < 1 or test_size < 1 or N < 1:
-        raise DataError(f"dataset.N, dataset.val_size and dataset.test_size must be >= 1 (got {N}, {val_size}, {test_size})")
+    for key, value in (("N", N), ("val_size", val_size), ("test_size", test_size)):
+        if value < 1:
+            raise DataValueError(f"dataset.{key}={value} must be >= 1: dataset=teacher draws that many examples")
     _, splits = make_teacher(d, K, r, N, noise, val_size, test_size, data_seed)
     return DataBundle("teacher", splits["train"], splits["val"], splits["test"], (d,), 1, task="regression")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+import random
 import sys
+import time
+from pathlib import Path
+from typing import Callable
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar
+import torch
+from pytorch_lightning.callbacks import Checkpoint, ProgressBar
 from tqdm.auto import tqdm
 
 from ..pruning.masks import MaskApplier
@@ -70,6 +75,12 @@ class BestValidation(pl.Callback):
 
     def __init__(self, monitor: str = "val/acc"):
         self.monitor, self.best = monitor, None
+
+    def state_dict(self):  # kept in a round's checkpoint
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
@@ -136,3 +147,44 @@ class RoundProgressBar(ProgressBar):
 
     def on_exception(self, trainer, pl_module, exception):
         self.on_train_end(trainer, pl_module)
+
+
+class RoundCheckpoint(Checkpoint):
+    """Save the fit at an epoch's end, every `every_n_epochs` epochs once
+    `min_interval_s` seconds have passed since the fit began or the last save.
+
+    A Lightning `Checkpoint`, so it runs after the module has logged the
+    epoch: the saved state is the epoch complete, validation included. The
+    checkpoint holds what Lightning keeps (weights and masks, optimizer,
+    loop counters, the callbacks' states) and the RNG states; the logger is
+    flushed first, so every point up to the saved step is on disk.
+    `save(write)` writes it atomically through the run directory.
+    """
+
+    def __init__(self, save: Callable[[Callable[[Path], None]], None], every_n_epochs: int, min_interval_s: float):
+        self.save, self.every, self.interval = save, every_n_epochs, min_interval_s
+        self.last = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if (trainer.current_epoch + 1) % self.every or time.monotonic() - self.last < self.interval:
+            return
+        if trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs:
+            return  # the round is about to be saved whole
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "flush"):
+                experiment.flush()
+        self.save(trainer.save_checkpoint)
+        self.last = time.monotonic()
+
+    def state_dict(self):
+        state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state):
+        torch.set_rng_state(state["torch"])
+        random.setstate(state["python"])
+        if "cuda" in state:
+            torch.cuda.set_rng_state_all(state["cuda"])

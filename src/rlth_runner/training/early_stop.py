@@ -30,6 +30,12 @@ class EarlyStopTracker(pl.Callback):
         self.every, self.val, self.test = every, val_loader, test_loader
         self.best: dict | None = None
 
+    def state_dict(self):  # kept in a round's checkpoint
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]
+
     def next_step_event(self, step: int) -> int:  # see training/blocks.py
         return step - step % self.every + self.every
 

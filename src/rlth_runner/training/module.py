@@ -121,7 +121,12 @@ class TaskModule(pl.LightningModule):
         self.means["train"].pop()
 
     def on_train_epoch_end(self):
-        self._log_means("train", "_epoch")
+        # Straight to the loggers, not through self.log, which Lightning writes only
+        # after every epoch-end hook: a checkpoint taken at the epoch's end
+        # (RoundCheckpoint) must find the epoch's points on disk.
+        means = self.means["train"].pop()
+        if means:
+            self._log_step({f"train/{k}_epoch": v for k, v in means.items()})
 
     def on_validation_epoch_start(self):
         self.means["val"].pop()

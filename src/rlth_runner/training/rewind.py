@@ -18,7 +18,7 @@ class RewindCapture(pl.Callback):
         self.save, self.step = save, step
 
     def on_train_start(self, trainer, pl_module):
-        if self.step == 0:
+        if self.step == 0 and trainer.global_step == 0:  # not when resuming from a checkpoint
             self.save(0, pl_module.net.state_dict())
 
     def next_step_event(self, step: int) -> int | None:  # see training/blocks.py

@@ -6,6 +6,7 @@ import logging
 import warnings
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from ..rundir import LoggerLocation
@@ -23,8 +24,12 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
 
 
-def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=()) -> tuple[pl.Trainer, BestValidation]:
-    """A Trainer for one round's fit, logging to `log_to` (one TensorBoard run per round)."""
+def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=(),
+                  resume_step: int | None = None) -> tuple[pl.Trainer, BestValidation]:
+    """A Trainer for one round's fit, logging to `log_to` (one TensorBoard run per round).
+
+    With `resume_step` (the step of the checkpoint the fit resumes from), the
+    logger purges the points an interrupted attempt wrote after that step."""
     best = BestValidation()
     callbacks = [
         EnforceMasks(),
@@ -33,7 +38,8 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
         RoundProgressBar(round_index, rounds, train_cfg.log_every_n_steps),
         *extra_callbacks,
     ]
-    logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False)
+    purge = {} if resume_step is None else {"purge_step": resume_step + 1}
+    logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False, **purge)
     trainer = pl.Trainer(
         accelerator=hardware_cfg.accelerator,
         devices=hardware_cfg.devices,
@@ -44,7 +50,8 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
         log_every_n_steps=train_cfg.log_every_n_steps,
         logger=logger,
         callbacks=callbacks,
-        enable_checkpointing=False,  # rounds are saved by the runner
+        # Rounds are saved by the runner; inside a round only by RoundCheckpoint, when given.
+        enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=log_to.save_dir,
