@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -28,14 +29,6 @@ def start(out: Path) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("rlth-run")
     return subprocess.Popen([str(exe), *ARGS, f"hydra.run.dir={out}"], cwd=out.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.002)
 
 
 def scalars(out: Path) -> dict:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 import torch
 
 # Long enough rounds (about 2 s each on 2 cores) to land a signal inside round 1.
@@ -23,14 +24,6 @@ def rlth_run(out: Path, *extra: str) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("rlth-run")
     return subprocess.Popen([str(exe), *ARGS, *extra, f"hydra.run.dir={out}"], cwd=out.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 def summary(out: Path) -> dict:
