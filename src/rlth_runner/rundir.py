@@ -152,13 +152,15 @@ class RunDir:
             ledger[str(path.relative_to(self.root))] = {"sha256": sha256(path), "bytes": path.stat().st_size}
         write_json(self.root / "checksums.json", ledger)
 
-    def damage(self, path: Path) -> str | None:
-        """Why `path` cannot be trusted (missing, or not what was written), or None."""
+    def damage(self, path: Path, ledger: dict | None = None) -> str | None:
+        """Why `path` cannot be trusted (missing, or not what was written), or None.
+        A file without a recorded checksum (older runs, or one killed before it
+        was recorded) must at least load."""
         if not path.exists():
             return f"{path.relative_to(self.root)} is missing"
-        entry = self._ledger().get(str(path.relative_to(self.root)))
+        entry = (self._ledger() if ledger is None else ledger).get(str(path.relative_to(self.root)))
         if entry is None:
-            return None  # written before checksums were kept; loading it is the only check
+            return self._unreadable(path)
         size = path.stat().st_size
         if size != entry["bytes"]:
             return f"{path.relative_to(self.root)} has {size:,} bytes, not the {entry['bytes']:,} written"
@@ -223,7 +225,7 @@ class RunDir:
         self._written(self.root / "init.pt")
 
     def init_damage(self) -> str | None:
-        return self.damage(self.root / "init.pt") or self._unreadable(self.root / "init.pt")
+        return self.damage(self.init_path)
 
     def load_init(self) -> dict:
         return load_tensors(self.root / "init.pt")
@@ -238,8 +240,7 @@ class RunDir:
         path = self.root / "rewind.pt"
         if not path.exists():
             return None
-        problem = self.damage(path) or self._unreadable(path)
-        if problem:
+        if problem := self.damage(path):
             self.move_aside(path)
             raise DamagedArtifact(problem)
         return load_tensors(path)["step"]
@@ -309,9 +310,9 @@ class RunDir:
     def round_damage(self, k: int) -> str | None:
         """Why finished round k cannot be trusted, or None: each of its files
         must be as written and readable."""
-        d = self.round_dir(k)
+        d, ledger = self.round_dir(k), self._ledger()
         for name in ("metrics.json", "arch.json", "mask.pt", "weights.pt"):
-            if problem := self.damage(d / name) or self._unreadable(d / name):
+            if problem := self.damage(d / name, ledger):
                 return problem
         return None
 
