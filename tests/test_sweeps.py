@@ -1,25 +1,151 @@
-"""A Hydra multirun: one directory per job, each a complete run."""
+"""Hydra multiruns (`rlth-run -m`): one directory per job, named by its swept
+values; parallel and submitit launchers; a failed job that does not sink the
+sweep; an Optuna search."""
 
 import json
+from datetime import datetime
 
 import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import FAST, rlth_run
+from rlth_runner import sweeps
+
+
+def jobs_of(sweep) -> dict[str, dict]:
+    return {p.name: json.loads((p / "summary.json").read_text()) for p in sweep.iterdir() if (p / "summary.json").exists()}
+
+
+def hparams_row(job_dir) -> tuple[dict, dict]:
+    """A run's row in TensorBoard's HPARAMS tab: its settings, and its metrics' last values."""
+    acc = EventAccumulator(str(job_dir / "tensorboard" / "hparams"))
+    acc.Reload()
+    start = plugin_data_pb2.HParamsPluginData.FromString(acc.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    settings = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.session_start_info.hparams.items()}
+    return settings, {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
+
+
+def interval(summary: dict) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(summary["started_at"]), datetime.fromisoformat(summary["finished_at"])
 
 
 @pytest.mark.slow
 def test_multirun_grid_writes_one_complete_run_per_job(tmp_path):
     sweep = tmp_path / "sweep"
-    rlth_run("-m", *FAST, "rounds=2", "seed=1,2", "pruner.sparsity=0.2,0.5", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
-    assert len(jobs) == 4
-    seen = set()
-    for job in jobs:
-        summary = json.loads((job / "summary.json").read_text())
-        assert summary["status"] == "completed"
-        assert len(summary["rounds"]) == 2
-        overrides = (job / ".hydra" / "overrides.yaml").read_text()
-        seen.add(tuple(line for line in overrides.splitlines() if "seed=" in line or "sparsity=" in line))
-        density = summary["rounds"][1]["density"]
-        assert density == pytest.approx(0.8 if "sparsity=0.2" in overrides else 0.5, abs=1e-3)
-    assert len(seen) == 4
+    proc = rlth_run("-m", *FAST, "rounds=2", "seed=1,2", "pruner.sparsity=0.2,0.5", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    jobs = jobs_of(sweep)
+    # named by the swept keys only, in the order Hydra numbers the jobs
+    assert sorted(jobs) == ["0_seed=1,pruner.sparsity=0.2", "1_seed=1,pruner.sparsity=0.5",
+                            "2_seed=2,pruner.sparsity=0.2", "3_seed=2,pruner.sparsity=0.5"]
+    for name, summary in jobs.items():
+        swept = summary["job"]["swept"]
+        assert summary["status"] == "completed" and len(summary["rounds"]) == 2
+        assert name.startswith(f"{summary['job']['num']}_") and summary["seed"] == int(swept["seed"])
+        assert f"pruner.sparsity={swept['pruner.sparsity']}" in summary["overrides"] and "rounds=2" in summary["overrides"]
+        assert summary["rounds"][1]["density"] == pytest.approx(1 - float(swept["pruner.sparsity"]), abs=1e-3)
+        assert summary["threads"] >= 1
+        settings, metrics = hparams_row(sweep / name)  # the HPARAMS tab lists the swept keys and the final metrics
+        assert settings["seed"] == int(swept["seed"]) and settings["pruner.sparsity"] == pytest.approx(float(swept["pruner.sparsity"]))
+        assert metrics["final/val_acc"] == pytest.approx(summary["rounds"][-1]["val_acc"])
+    assert "4 jobs, 4 completed, 0 failed" in proc.stdout
+
+
+def test_a_failed_job_does_not_sink_the_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = rlth_run("-m", *FAST, "rounds=2", "pruner.sparsity=0.2,1.5,0.5", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    jobs = jobs_of(sweep)
+    assert sorted(jobs) == ["0_pruner.sparsity=0.2", "1_pruner.sparsity=1.5", "2_pruner.sparsity=0.5"]
+    for name, left in (("0_pruner.sparsity=0.2", 0.8), ("2_pruner.sparsity=0.5", 0.5)):  # ran, after the failure too
+        assert jobs[name]["status"] == "completed"
+        assert jobs[name]["rounds"][1]["density"] == pytest.approx(left, abs=1e-3)
+    failed = jobs["1_pruner.sparsity=1.5"]
+    assert failed["status"] == "failed" and failed["rounds"] == []
+    assert failed["error"].startswith("pruner.sparsity=1.5 must be in [0, 1)")
+    assert "pruner.sparsity=1.5" in failed["overrides"]
+    settings, metrics = hparams_row(sweep / "0_pruner.sparsity=0.2")
+    assert settings["pruner.sparsity"] == pytest.approx(0.2) and settings["policy"] == "reset" and settings["seed"] == 0
+    assert metrics["final/test_acc"] == pytest.approx(jobs["0_pruner.sparsity=0.2"]["rounds"][-1]["test_acc"])
+    assert metrics["final/density"] == pytest.approx(0.8, abs=1e-3)
+    assert "3 jobs, 2 completed, 1 failed" in proc.stderr
+    assert "  failed: 1_pruner.sparsity=1.5: pruner.sparsity=1.5 must be in [0, 1)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_nan_loss_fails_its_job_only(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = rlth_run("-m", *FAST, "rounds=1", "train.lr=0.001,1e30", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    jobs = jobs_of(sweep)
+    assert jobs["0_train.lr=0.001"]["status"] == "completed"
+    failed = jobs["1_train.lr=1e+30"]  # Hydra writes the float its own way
+    assert failed["status"] == "failed" and failed["error"].startswith("training loss became nan")
+    assert "2 jobs, 1 completed, 1 failed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_joblib_runs_two_jobs_at_once_with_a_share_of_the_cores_each(tmp_path):
+    sweep = tmp_path / "sweep"
+    # long enough (seconds) that two jobs running at once overlap whatever the workers' start-up jitter
+    args = ["train.epochs=20", "model.width=32", "rounds=3", "seed=1,2", f"hydra.sweep.dir={sweep}"]
+    proc = rlth_run("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *args, cwd=tmp_path)
+    jobs = jobs_of(sweep)
+    assert sorted(jobs) == ["0_seed=1", "1_seed=2"]
+    (start_a, end_a), (start_b, end_b) = interval(jobs["0_seed=1"]), interval(jobs["1_seed=2"])
+    assert start_a < end_b and start_b < end_a, "the two jobs did not run at the same time"
+    for summary in jobs.values():
+        assert summary["status"] == "completed" and [r["density"] for r in summary["rounds"]] == pytest.approx([1, 0.8, 0.64], abs=1e-3)
+        assert summary["threads"] == max(1, sweeps.cores() // 2)  # two jobs at once share the cores
+        assert summary["rounds"][-1]["test_acc"] > 0.5
+    assert "2 jobs, 2 completed, 0 failed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_a_real_two_job_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = rlth_run("-m", "hydra/launcher=submitit_local", *FAST, "rounds=2", "seed=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    jobs = jobs_of(sweep)
+    assert sorted(jobs) == ["0_seed=1", "1_seed=2"]
+    for name, summary in jobs.items():
+        assert summary["status"] == "completed" and len(summary["rounds"]) == 2
+        assert summary["seed"] == int(name[-1]) and summary["job"]["swept"] == {"seed": name[-1]}
+        assert summary["threads"] == max(1, sweeps.cores() // 2)
+    assert list((sweep / ".submitit").rglob("*_result.pkl")), "submitit did not run the jobs"
+    assert "2 jobs, 2 completed, 0 failed" in proc.stdout
+
+
+def test_optuna_search_writes_its_best_parameters(tmp_path):
+    sweep = tmp_path / "sweep"
+    rlth_run("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=maximize", "hydra.sweeper.sampler.seed=0",
+             "train.lr=interval(0.0001,0.01)", "optimized_metric=test_acc", *FAST, "rounds=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    jobs = jobs_of(sweep)
+    assert len(jobs) == 4 and all(s["status"] == "completed" for s in jobs.values())
+    best = max(jobs.values(), key=lambda s: s["rounds"][-1]["test_acc"])
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(best["rounds"][-1]["test_acc"])
+    assert f"train.lr={results['best_params']['train.lr']}" in best["overrides"]
+    assert all(0.0001 <= float(s["job"]["swept"]["train.lr"]) <= 0.01 for s in jobs.values())
+
+
+def test_job_names_keep_the_swept_keys_short_and_unique(monkeypatch):
+    monkeypatch.setenv(sweeps.SWEPT_ENV, "seed,model.widths")
+    assert sweeps.job_dir(3, ["rounds=2", "seed=1", "model.widths=[300, 100]"]) == "3_seed=1,model.widths=[300,_100]"
+    long = ["seed=1", "model.widths=[" + ",".join(["1000"] * 40) + "]"]
+    name = sweeps.job_dir(7, long)
+    assert len(name) <= len("7_") + sweeps.NAME_LIMIT and name != sweeps.job_dir(7, [*long[:1], long[1].replace("1000]", "999]")])
+    monkeypatch.setenv(sweeps.SWEPT_ENV, "")
+    assert sweeps.job_dir(0, ["rounds=2"]) == "0"  # nothing swept: the number alone
+    monkeypatch.delenv(sweeps.SWEPT_ENV)
+    assert sweeps.job_dir(1, ["rounds=2", "dataset=a/b"]) == "1_rounds=2,dataset=a_b"  # unknown: every override, no '/'
+
+
+def test_the_tally_counts_failures_and_unfinished_jobs():
+    tally = sweeps.tally({"10_a": {"status": "completed"}, "2_b": {"status": "failed", "error": "bad\nvalue"},
+                          "3_c": {"status": "running"}, "4_d": {"status": "completed", "last_attempt": {"error": "NaN"}}, "5_e": None})
+    assert tally.completed == ["10_a"] and tally.failed == {"2_b": "bad\nvalue", "4_d": "NaN"} and tally.unfinished == ["3_c", "5_e"]
+    lines = tally.lines("S")
+    assert lines[0] == "Sweep S: 5 jobs, 1 completed, 2 failed, 2 without a final status (3_c, 5_e)"
+    assert lines[1:] == ["  failed: 2_b: bad value", "  failed: 4_d: NaN"]

@@ -40,12 +40,14 @@ from pathlib import Path
 import hydra
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import CompactHydraException, InstantiationException, MissingConfigException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import ConfigError, validate
+from . import sweeps
+from .config import ConfigError, run_info, validate
 
 # An absolute path works both from a source checkout (conf/ is linked into the
 # package) and from an installed wheel, which carries conf/ as package data.
@@ -66,6 +68,7 @@ class Invocation:
     created: list[Path] = field(default_factory=list)  # the topmost directory of each chain this command made
     found: dict[Path, frozenset[str]] = field(default_factory=dict)  # an existing run or sweep directory: what it held
     subdirs: dict[str, str] = field(default_factory=dict)  # run directory -> where Hydra's copy of the config goes
+    sweep_dir: Path | None = None  # set once a sweep (-m) starts its jobs
 
     def created_here(self, path: Path) -> bool:
         """Whether this command made `path` (or a directory above it)."""
@@ -88,13 +91,17 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # until the job starts, Hydra raises what it would print, and main() reports it
     try:
         _hydra_main()
-    except Exception as err:  # noqa: BLE001 - what is not a bad input is raised again
-        message = bad_input(err)
+    except BaseException as err:  # noqa: BLE001 - what is not a bad input or a sweep's failed job is raised again
+        if invocation.sweep_dir is not None and report_sweep(invocation.sweep_dir) and not isinstance(err, SystemExit):
+            sys.exit(1)  # the tally names the failed jobs and their reasons
+        message = bad_input(err) if isinstance(err, Exception) else None
         if message is None:
             raise
         _exit(message, 2)
     finally:
         _restore_hydra_full_error()
+    if invocation.sweep_dir is not None and report_sweep(invocation.sweep_dir):
+        sys.exit(1)
 
 
 def _restore_hydra_full_error() -> None:
@@ -104,35 +111,88 @@ def _restore_hydra_full_error() -> None:
         os.environ["HYDRA_FULL_ERROR"] = invocation.user_hydra_full_error
 
 
+class JobFailed(RuntimeError):
+    """A sweep's job stopped for a reason it recorded in its summary.json; Hydra
+    marks the job failed and the sweep goes on (main prints the tally)."""
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     # The job, and any process it starts, sees the user's environment; an error
     # it does not report itself is then printed by Hydra, as any program's bug.
     _restore_hydra_full_error()
     try:
+        return _job(cfg, job_info(HydraConfig.get()), in_sweep)
+    except Exception as err:
+        if in_sweep and not isinstance(err, JobFailed):
+            traceback.print_exc()  # a bug: its traceback goes to this job's output, the tally counts it
+            _record_failure(cfg, f"{type(err).__name__}: {err}", keep=True)
+        raise
+    finally:
+        if in_sweep:  # Hydra raises a failed job's error to main(), which prints the sweep's tally
+            os.environ["HYDRA_FULL_ERROR"] = "1"
+
+
+def _job(cfg: DictConfig, job: dict, in_sweep: bool) -> float | None:
+    sweep_job = cfg if in_sweep else None
+    try:
         validate(cfg)
     except ConfigError as err:
-        _fail(err, 2)
+        _fail(err, 2, sweep_job=sweep_job)
 
     from . import interrupts
     from .runner import RunError, run
 
     try:
-        return run(cfg)["objective"]
+        return run(cfg, job)["objective"]
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except ConfigError as err:  # found once the data and model exist, still before training
-        _fail(err, 2)
+        _fail(err, 2, sweep_job=sweep_job)
     except RunError as err:  # a bad `dataset.*` value found by the loader is still a bad input
-        _fail(err, 2 if isinstance(err.__cause__, ConfigError) else 1)
+        _fail(err, 2 if isinstance(err.__cause__, ConfigError) else 1, sweep_job=sweep_job)
     except InstantiationException as err:  # a dataset or model file whose _target_ cannot be imported or take its keys
-        _fail(err, 2, hydra_line(err))
+        _fail(err, 2, hydra_line(err), sweep_job=sweep_job)
 
 
-def _fail(err: Exception, code: int, message: str | None = None) -> None:
+def job_info(hc) -> dict:
+    """What summary.json records about the command: its overrides and, in a sweep, the job."""
+    overrides = [str(o) for o in hc.overrides.task]
+    info: dict = {"overrides": overrides}
+    if hc.mode == RunMode.MULTIRUN:
+        info["job"] = {"num": hc.job.num, "dir": Path(hc.runtime.output_dir).name, "swept": sweeps.swept_values(overrides)}
+    return info
+
+
+def _fail(err: Exception, code: int, message: str | None = None, sweep_job: DictConfig | None = None) -> None:
+    """Exit with the one line; a sweep's job (`sweep_job`: its config) records it and lets the sweep go on."""
+    message = message or str(err)
+    if sweep_job is not None:
+        print(f"rlth-run: error: {Path(HydraConfig.get().runtime.output_dir).name}: {' '.join(message.split())}", file=sys.stderr)
+        _record_failure(sweep_job, message)
+        raise JobFailed(message) from None
     clean_up()
-    _exit(message or str(err), code)
+    _exit(message, code)
+
+
+def _record_failure(cfg: DictConfig | None, message: str, keep: bool = False) -> None:
+    """summary.json `status: failed` with the reason, unless the run already wrote its own
+    (`keep`: the runner records the errors it sees once summary.json exists)."""
+    from .rundir import RunDir
+    from .summary import record_failure
+
+    hc = HydraConfig.get()
+    run_dir = RunDir(hc.runtime.output_dir)
+    before = run_dir.load_summary()
+    if keep and before is not None and before.get("status") != "running":
+        return
+    try:
+        info = run_info(cfg) if cfg is not None else {}
+    except Exception:  # noqa: BLE001 - a config too broken to describe: the overrides say what it was
+        info = {}
+    record_failure(run_dir, {**info, **job_info(hc)}, message)
 
 
 def _exit(message: str, code: int) -> None:
@@ -141,6 +201,15 @@ def _exit(message: str, code: int) -> None:
         traceback.print_exc()
     print(f"rlth-run: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(code)
+
+
+def report_sweep(sweep_dir: Path) -> bool:
+    """Print how this command's sweep jobs ended; whether any failed."""
+    from .rundir import job_summaries
+
+    tally = sweeps.tally(job_summaries(sweep_dir, since_ns=invocation.started_ns))
+    print("\n" + "\n".join(tally.lines(sweep_dir)), file=sys.stderr if tally.failed else sys.stdout)
+    return bool(tally.failed or tally.unfinished)
 
 
 # ---------------------------------------------------------------- errors found before the run starts
@@ -208,6 +277,8 @@ class RunDirCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self._claim(config, "hydra.sweep.dir")
+        invocation.sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        sweeps.announce(config)
 
     @staticmethod
     def _claim(config: DictConfig, key: str) -> None:

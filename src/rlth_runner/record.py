@@ -64,8 +64,11 @@ class RoundRecord:
     def regression(self) -> bool:
         return self.val_acc is None and self.test_error is not None
 
-    def objective(self) -> float | None:
-        """What a sweep optimises: best val accuracy (maximise), or val error (minimise) for regression."""
+    def objective(self, metric: str | None = None) -> float | None:
+        """What a sweep optimises (`optimized_metric`): the key `metric`; by default the
+        best val accuracy (maximise), or the val error (minimise) for regression."""
+        if metric is not None:
+            return getattr(self, metric)
         return self.val_acc if self.val_acc is not None else self.val_error
 
     def describe(self) -> str:

@@ -12,6 +12,7 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/rounds/round_<k>/metrics.json    the round's record (record.py)
     <run>/tensorboard/round_<k>/           one TensorBoard run per round
     <run>/tensorboard/summary/             per-round scalars against the round index
+    <run>/tensorboard/hparams/             the HPARAMS tab's row: settings and the last round's results
     <run>/verification/metrics.json        verify.enabled: the retraining's record
     <run>/verification/tensorboard/round_<k>/
     <run>/summary.json
@@ -39,8 +40,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from .record import RoundRecord
 
@@ -75,10 +74,14 @@ def write_json(path: Path, data) -> None:
 
 
 def save_tensors(path: Path, obj) -> None:
+    import torch  # here, so that reading a run's summary (a sweep's tally) needs no torch
+
     _atomic(Path(path), lambda f: torch.save(obj, f))
 
 
 def load_tensors(path: Path):
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -203,6 +206,10 @@ class RunDir:
     @property
     def summary_tensorboard(self) -> Path:
         return self.tensorboard / "summary"
+
+    @property
+    def hparams_tensorboard(self) -> Path:
+        return self.tensorboard / "hparams"
 
     def logger(self, k: int, verification: bool = False) -> LoggerLocation:
         base = self.root / "verification" if verification else self.root
@@ -362,3 +369,19 @@ class RunDir:
 
     def write_summary(self, data: dict) -> None:
         write_json(self.summary_path, data)
+
+
+def job_summaries(sweep_dir: Path | str, since_ns: int = 0) -> dict[str, dict | None]:
+    """A sweep's jobs whose summary.json was written at or after `since_ns`:
+    job directory name -> its summary (None if it cannot be read)."""
+    out = {}
+    for job in sorted(Path(sweep_dir).iterdir()) if Path(sweep_dir).is_dir() else ():
+        path = job / "summary.json"
+        try:
+            if job.is_dir() and path.stat().st_mtime_ns >= since_ns:
+                out[job.name] = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            out[job.name] = None
+    return out

@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from . import checkpoints, flops, growth, hardware, interrupts, policies, seeds, stopping
+from . import checkpoints, flops, growth, hardware, hparams, interrupts, policies, seeds, stopping
+from . import threads as thread_share
 from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
@@ -49,16 +50,18 @@ class Setup:
     test_loader: TensorBatches
 
 
-def run(cfg: DictConfig) -> dict:
+def run(cfg: DictConfig, job: dict | None = None) -> dict:
+    """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
+    records about the command (its overrides; in a sweep, the job and its swept values)."""
     run_dir = RunDir(cfg.paths.output_dir)
     try:
         with run_dir.lock(), interrupts.noted():
-            return _run(cfg, run_dir)
+            return _run(cfg, run_dir, job or {})
     except RunDirBusy as err:
         raise RunError(str(err)) from None
 
 
-def _run(cfg: DictConfig, run_dir: RunDir) -> dict:
+def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
     settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
     try:
         setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
@@ -66,7 +69,7 @@ def _run(cfg: DictConfig, run_dir: RunDir) -> dict:
         raise RunError(str(err)) from err
     if run_dir.load_fingerprint() is None:
         run_dir.save_fingerprint(settings, fingerprint.digest(settings))
-    summary = Summary(run_dir, run_info(cfg))
+    summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads()})
     try:
         interrupts.check(" before round 0")
         objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
@@ -85,6 +88,7 @@ def _run(cfg: DictConfig, run_dir: RunDir) -> dict:
         summary.finish("failed", error=f"{type(err).__name__}: {err}")
         raise
     summary.finish("completed")
+    hparams.write(run_dir.hparams_tensorboard, cfg, job.get("job", {}).get("swept", {}), summary.rounds[-1])
     print("\n" + format_table(summary.rounds))
     print(f"\nStopped {reason}")
     if "verification" in summary.info:
@@ -112,8 +116,10 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     """Load the data and build the network; check what the config alone cannot."""
     hardware.check(cfg.hardware)  # a device this machine lacks: one line, before any data is loaded
     quiet_lightning()
-    if cfg.hardware.num_threads:
-        torch.set_num_threads(cfg.hardware.num_threads)
+    threads, why = thread_share.for_process(cfg.hardware.num_threads)
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("Torch threads: %d (%s)", torch.get_num_threads(), why)
     pl.seed_everything(seeds.derive(cfg.seed, "init"), verbose=False)
 
     data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)
@@ -183,7 +189,7 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
         for key, value in record.scalars().items():
             round_writer.add_scalar(f"rounds/{key}", value, k)
         round_writer.flush()
-        objective = record.objective()
+        objective = record.objective(cfg.get("optimized_metric"))
 
         verdict = stopping.check(cfg.stop, summary.rounds[0], record)
         if verdict is not None:

@@ -6,6 +6,8 @@ Downstream tools read summary.json: `status`, the run's description
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .record import RoundRecord
 from .rundir import RunDir
 
@@ -19,7 +21,7 @@ class Summary:
     def __init__(self, run_dir: RunDir, info: dict):
         self.run_dir = run_dir
         self.rounds: list[RoundRecord] = []
-        self.info = {"status": "running", **info}
+        self.info = {"status": "running", **info, "started_at": _now()}
         before = run_dir.load_summary()
         self.completed_before = before if before and before.get("status") == "completed" else None
         self.write()
@@ -33,7 +35,7 @@ class Summary:
         self.write()
 
     def finish(self, status: str, **extra) -> None:
-        self.info.update(status=status, **extra)
+        self.info.update(status=status, finished_at=_now(), **extra)
         self.write()
 
     def write(self) -> None:
@@ -47,6 +49,21 @@ class Summary:
                 return
             self.completed_before = None  # surpassed
         self.run_dir.write_summary(self.data)
+
+
+def _now() -> str:
+    """When this invocation started or ended (UTC): which jobs of a sweep ran at the same time."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def record_failure(run_dir: RunDir, info: dict, error: str) -> None:
+    """summary.json for a run that failed before its rounds began (a bad value in
+    one job of a sweep), under the same rule as `Summary`: a completed summary stays."""
+    before = run_dir.load_summary()
+    if before and before.get("status") == "completed":
+        run_dir.write_summary({**before, "last_attempt": {"status": "failed", "error": error, "rounds": 0}})
+    else:
+        run_dir.write_summary({**info, "status": "failed", "error": error, "rounds": []})
 
 
 def _pct(x) -> str:

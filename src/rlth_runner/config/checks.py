@@ -41,6 +41,8 @@ def validate(cfg: DictConfig) -> None:
         at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
         _dataset(cfg)
         _hardware(cfg)
+        if cfg.get("optimized_metric") is not None:
+            choice(cfg, "optimized_metric", choices.OPTIMIZED_METRICS)
     except OmegaConfBaseException as err:  # e.g. key=${nowhere}: an interpolation that does not resolve
         raise ConfigError(_omegaconf_line(cfg, err)) from err
 
@@ -137,7 +139,21 @@ def _hardware(cfg) -> None:
     choice(cfg, "hardware.accelerator", choices.ACCELERATORS)
     integer(cfg, "hardware.devices", 1)
     choice(cfg, "hardware.precision", choices.PRECISIONS)
+    choice(cfg, "hardware.deterministic", choices.DETERMINISTIC)
     integer(cfg, "hardware.num_threads", 1, allow_none=True)
+    choice(cfg, "hardware.strategy", choices.STRATEGIES)
+    _processes(cfg.hardware)
+
+
+def _processes(hw) -> None:
+    """Several processes only through rlth-run's own DDP launch: Lightning's `auto`
+    with devices > 1 would re-run the command line once per extra device."""
+    if hw.strategy == "ddp" and hw.devices < 2:
+        raise ConfigError(f"hardware.strategy=ddp with hardware.devices={hw.devices}: DDP needs hardware.devices >= 2 "
+                          f"processes; use hardware=cpu (or hardware=auto) for one")
+    if hw.strategy != "ddp" and hw.devices > 1:
+        raise ConfigError(f"hardware.devices={hw.devices} with hardware.strategy={hw.strategy}: several devices need "
+                          f"hardware=ddp (hardware.strategy=ddp), one process per device")
 
 
 def _omegaconf_line(cfg, err: OmegaConfBaseException) -> str:

@@ -52,8 +52,16 @@ TASKS = {"classification": "rlth_runner.training.module:Classifier", "regression
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # `hardware.precision`: Lightning's precision names.
 PRECISIONS = ("32-true", "64-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed")
+# `hardware.strategy`: auto is one process; ddp is hardware.devices processes
+# (rlth_runner/distributed.py starts them, never Lightning's script launcher).
+STRATEGIES = ("auto", "ddp")
+# `hardware.deterministic`: Lightning's Trainer(deterministic=...).
+DETERMINISTIC = (False, True, "warn")
 
 STOP_METRICS = ("val_acc", "test_acc")
+# `optimized_metric`: keys of the last round's record (record.py) a sweeper may optimise.
+OPTIMIZED_METRICS = ("val_acc", "test_acc", "test_loss", "val_error", "test_error", "density", "compression", "params_nonzero",
+                     "flops", "hidden_layers", "early_stop_step", "early_stop_val_acc", "early_stop_test_acc")
 VERIFY_REFERENCES = ("dense", "final", "target")
 
 

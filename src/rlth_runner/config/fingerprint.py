@@ -17,7 +17,7 @@ import json
 from omegaconf import OmegaConf
 
 # Keys (or prefixes ending in ".") that a re-run in the same directory may change.
-SAFE = ("rounds", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
+SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
         "train.steps_per_block", "dataset.download")
 
 

@@ -44,6 +44,7 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
         accelerator=hardware_cfg.accelerator,
         devices=hardware_cfg.devices,
         precision=hardware_cfg.precision,
+        deterministic=hardware_cfg.deterministic,
         max_epochs=train_cfg.epochs,
         max_steps=train_cfg.max_steps or -1,
         check_val_every_n_epoch=train_cfg.val_every_n_epochs,
