@@ -140,6 +140,7 @@ def test_job_names_keep_the_swept_keys_short_and_unique(monkeypatch):
     assert sweeps.job_dir(0, ["rounds=2"]) == "0"  # nothing swept: the number alone
     monkeypatch.delenv(sweeps.SWEPT_ENV)
     assert sweeps.job_dir(1, ["rounds=2", "dataset=a/b"]) == "1_rounds=2,dataset=a_b"  # unknown: every override, no '/'
+    assert sweeps.job_dir(2, ["train.lr=0.0029046679269098073", "seed=12345678"]) == "2_train.lr=0.00290467,seed=12345678"
 
 
 def test_the_tally_counts_failures_and_unfinished_jobs():
@@ -149,3 +150,32 @@ def test_the_tally_counts_failures_and_unfinished_jobs():
     lines = tally.lines("S")
     assert lines[0] == "Sweep S: 5 jobs, 1 completed, 2 failed, 2 without a final status (3_c, 5_e)"
     assert lines[1:] == ["  failed: 2_b: bad value", "  failed: 4_d: NaN"]
+
+
+def test_the_slurm_launcher_asks_for_one_task_per_device_and_requeues(tmp_path, monkeypatch):
+    """The sbatch script submitit would submit for `hydra/launcher=slurm`, built from
+    our config the way the Hydra plugin builds it (no SLURM here: a stand-in `srun`)."""
+    import submitit
+    from hydra import compose, initialize_config_dir
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    from rlth_runner.cli import CONFIG_DIR
+
+    (tmp_path / "srun").write_text("#!/bin/sh\n")
+    (tmp_path / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", return_hydra_config=True, overrides=[
+            "hydra/launcher=slurm", "hardware=ddp", "hardware.devices=4", "hydra.launcher.partition=gpu",
+            "hydra.launcher.timeout_min=90", "hydra.launcher.signal_delay_s=300", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert params.pop("_target_").endswith("SlurmLauncher")
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit", "0")
+    for line in ("--ntasks-per-node=4", "--gpus-per-node=4", "--cpus-per-task=8", "--partition=gpu", "--time=90",
+                 "--signal=USR2@300", "--job-name=rlth", "--mem=32GB"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert executor._executor.max_num_timeout == 20  # requeued after preemption or a time limit

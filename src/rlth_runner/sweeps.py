@@ -83,11 +83,24 @@ def job_name(task_overrides) -> str:
     """`key=value,...` for the swept keys (every override when the sweep's keys are unknown)."""
     swept = os.environ.get(SWEPT_ENV)
     keys = None if swept is None else set(filter(None, swept.split(",")))
-    parts = [o for o in map(str, task_overrides) if keys is None or o.partition("=")[0].lstrip("+~") in keys]
+    parts = []
+    for override in map(str, task_overrides):
+        key, _, value = override.partition("=")
+        if keys is None or key.lstrip("+~") in keys:
+            parts.append(f"{key}={_short(value)}")
     name = _UNSAFE.sub("_", ",".join(parts))
     if len(name) > NAME_LIMIT:  # stays unique through the job number; the hash tells long names apart at a glance
         name = f"{name[:NAME_LIMIT - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return name
+
+
+def _short(value: str) -> str:
+    """A float as 6 significant digits (Optuna's samples have 17): the job number keeps names unique."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return format(number, ".6g") if any(c in value for c in ".eE") and number == number else value
 
 
 def swept_values(task_overrides) -> dict[str, str]:
