@@ -179,3 +179,10 @@ def test_the_slurm_launcher_asks_for_one_task_per_device_and_requeues(tmp_path, 
                  "--signal=USR2@300", "--job-name=rlth", "--mem=32GB"):
         assert f"#SBATCH {line}\n" in script, line
     assert executor._executor.max_num_timeout == 20  # requeued after preemption or a time limit
+
+
+def test_a_cell_that_does_not_compose_stops_the_sweep_before_any_job(tmp_path):
+    proc = rlth_run("-m", *FAST, "policy=reset,bogus", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("rlth-run: error: In 'config': Could not find 'policy/bogus'; the options")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "sweep").exists()

@@ -97,6 +97,8 @@ def main() -> None:
         message = bad_input(err) if isinstance(err, Exception) else None
         if message is None:
             raise
+        if invocation.sweep_dir is not None:  # a cell of the grid that does not compose: Hydra checks them all first
+            _remove_empty(invocation.sweep_dir)
         _exit(message, 2)
     finally:
         _restore_hydra_full_error()
@@ -208,6 +210,8 @@ def report_sweep(sweep_dir: Path) -> bool:
     from .rundir import job_summaries
 
     tally = sweeps.tally(job_summaries(sweep_dir, since_ns=invocation.started_ns))
+    if not (tally.completed or tally.failed or tally.unfinished):
+        return False
     print("\n" + "\n".join(tally.lines(sweep_dir)), file=sys.stderr if tally.failed else sys.stdout)
     return bool(tally.failed or tally.unfinished)
 
