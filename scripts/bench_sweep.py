@@ -22,6 +22,11 @@ and warns if the machine was busy. The last line is `ratio <median>`.
     python scripts/bench_sweep.py                      # 3 reps, a few minutes on 2 cores
     python scripts/bench_sweep.py --quick --reps 1     # smoke run: 4 jobs, 1 round of 1 epoch
     python scripts/bench_sweep.py --threads 1 --reps 5 --keep
+    python scripts/bench_sweep.py --epochs 30          # longer jobs: start-up weighs less
+
+It also prints each variant's start-up: the seconds from the command's start
+to the first job's `started_at` (imports, and loky's workers for joblib),
+which no launcher runs in parallel with anything.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 RLTH_RUN = Path(sys.executable).with_name("rlth-run")
@@ -90,19 +96,25 @@ def threads_used(jobs: dict[str, dict]) -> str:
     return "/".join(seen) if seen else "?"
 
 
-def sweep(variant: str, args, overrides: list[str], out: Path) -> float:
-    """Seconds for one `rlth-run -m` of the grid, end to end."""
+def startup(jobs: dict[str, dict], launched: datetime) -> float:
+    """Seconds from the command's start until its first job started."""
+    first = min(datetime.fromisoformat(s["started_at"]) for s in jobs.values() if s and "started_at" in s)
+    return (first - launched).total_seconds()
+
+
+def sweep(variant: str, args, overrides: list[str], out: Path) -> tuple[float, datetime]:
+    """Seconds for one `rlth-run -m` of the grid, end to end, and when it started."""
     extra = {"basic": [], "joblib": ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.workers}"]}[variant]
     if variant == "joblib" and args.threads:
         extra.append(f"hardware.num_threads={args.threads}")
     cmd = [str(RLTH_RUN), "-m", *overrides, *extra, f"hydra.sweep.dir={out}"]
-    start = time.perf_counter()
+    launched, start = datetime.now(timezone.utc), time.perf_counter()
     with open(out.parent / f"{out.name}.log", "w") as log:
         proc = subprocess.run(cmd, cwd=out.parent, stdout=log, stderr=subprocess.STDOUT, timeout=3600)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited {proc.returncode}; its output:\n{Path(log.name).read_text()[-4000:]}")
-    return seconds
+    return seconds, launched
 
 
 def load(when: str) -> float:
@@ -119,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="hardware.num_threads for the joblib jobs (default: unset)")
     p.add_argument("--acc-tol", type=float, default=0.02, help="largest accuracy difference that counts as the same work")
     p.add_argument("--quick", action="store_true", help=f"rounds=1 train.epochs=1, grid {QUICK_GRID!r}")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="train.epochs per round")
     p.add_argument("--keep", action="store_true", help="keep the sweep dirs and logs")
     args = p.parse_args(argv)
 
     grid = (args.jobs_grid or (QUICK_GRID if args.quick else GRID)).split()
-    settings = ["dataset=digits", *(["rounds=1", "train.epochs=1"] if args.quick else ["rounds=3", "train.epochs=3"])]
+    settings = ["dataset=digits", *(["rounds=1", "train.epochs=1"] if args.quick else [f"rounds={args.rounds}", f"train.epochs={args.epochs}"])]
     n_jobs, keys = grid_size(grid), {o.split("=", 1)[0] for o in grid}
     threads = f"hardware.num_threads={args.threads}" if args.threads else "hardware.num_threads unset (the tool's choice)"
     omp = f"; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}" if "OMP_NUM_THREADS" in os.environ else ""
@@ -138,15 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for rep in range(1, args.reps + 1):
             order = ["basic", "joblib"] if rep % 2 else ["joblib", "basic"]
+            launched = {}
             for variant in order:
-                times[variant].append(sweep(variant, args, settings + grid, work / f"rep{rep}-{variant}"))
+                seconds, launched[variant] = sweep(variant, args, settings + grid, work / f"rep{rep}-{variant}")
+                times[variant].append(seconds)
             basic, joblib = (load_jobs(work / f"rep{rep}-{v}", keys) for v in ("basic", "joblib"))
             problems, diff = compare(basic, joblib, n_jobs, args.acc_tol)
             worst, ok = max(worst, diff), ok and not problems
             print(f"rep {rep}: basic {times['basic'][-1]:.2f} s | joblib {times['joblib'][-1]:.2f} s "
                   f"(ratio {times['basic'][-1] / times['joblib'][-1]:.2f}) | same work: {len(basic.keys() & joblib.keys())} "
                   f"jobs compared, max accuracy difference {diff:.2e}" + ("  <- NOT the same work" if problems else ""), flush=True)
-            print(f"  torch threads per job (summary.json): basic {threads_used(basic)}, joblib {threads_used(joblib)}")
+            print(f"  torch threads per job (summary.json): basic {threads_used(basic)}, joblib {threads_used(joblib)}; "
+                  f"start-up until the first job: basic {startup(basic, launched['basic']):.2f} s, "
+                  f"joblib {startup(joblib, launched['joblib']):.2f} s")
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
     finally:
