@@ -186,3 +186,16 @@ def test_a_cell_that_does_not_compose_stops_the_sweep_before_any_job(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("rlth-run: error: In 'config': Could not find 'policy/bogus'; the options")
     assert "Traceback" not in proc.stderr and not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize(("env", "copy"), [({"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}, False), ({"RANK": "1"}, False),
+                                           ({"SLURM_NTASKS": "4", "SLURM_PROCID": "0"}, True), ({}, True)])
+def test_only_rank_0_of_a_multi_task_job_writes_hydras_copy_of_the_config(tmp_path, monkeypatch, env, copy):
+    from rlth_runner import cli
+
+    for key in ("SLURM_NTASKS", "SLURM_PROCID", "RANK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "invocation", cli.Invocation())
+    assert cli.hydra_subdir(str(tmp_path)) == (".hydra" if copy else None)

@@ -326,12 +326,16 @@ def writable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def hydra_subdir(output_dir: str) -> str:
+def hydra_subdir(output_dir: str) -> str | None:
     """Where Hydra writes its copy of the config, relative to the run directory:
     `.hydra`, unless an earlier invocation's copy is there, then `.hydra/invocations/<time>`.
+    None (no copy) in a DDP rank other than 0 that SLURM or torchrun started
+    through the command line: only rank 0 writes.
 
     Decided once per run directory and command: Hydra resolves it after making
     the directory and before writing the copy, and may ask again later."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and int(os.environ.get("SLURM_PROCID", "0")) > 0 or int(os.environ.get("RANK", "0")) > 0:
+        return None
     root = os.path.abspath(output_dir)
     if root not in invocation.subdirs:
         sub = ".hydra"
