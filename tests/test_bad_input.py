@@ -26,6 +26,7 @@ from omegaconf import OmegaConf, open_dict
 
 from conftest import FAST, rlth_run
 from rlth_runner import cli as cli_module
+from rlth_runner import sweeps
 from rlth_runner.config import ConfigError, validate
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine without a usable GPU")
@@ -53,6 +54,11 @@ def cli(monkeypatch, capsys):
     """`rlth-run ARGS` in this process: (exit code, stdout, stderr)."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+
+    # A sweep announces its swept keys and concurrency in the environment (sweeps.py): undone after the test.
+    for key in (sweeps.SWEPT_ENV, sweeps.CONCURRENT_ENV):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
 
     def run(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["rlth-run", *args])
@@ -379,11 +385,15 @@ def test_failed_command_in_an_existing_run_leaves_its_files_alone(cli, tmp_path,
 
 
 @pytest.mark.slow
-def test_sweep_config_error_leaves_no_sweep_directory(cli, tmp_path):
-    code, out, err = cli("-m", "rounds=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert code == 2
-    one_line(err, "rounds=0 must be an integer >= 1")
-    assert not (tmp_path / "sweep").exists()
+def test_a_bad_value_in_every_job_of_a_sweep_is_recorded_by_each_and_tallied(cli, tmp_path):
+    # A sweep's jobs may run anywhere: each records its own failure (tests/test_sweeps.py has one failing cell of three).
+    code, out, err = cli("-m", "rounds=0", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert code == 1 and "Traceback" not in err
+    assert "2 jobs, 0 completed, 2 failed" in err
+    for job in ("0_seed=1", "1_seed=2"):
+        summary = json.loads((tmp_path / "sweep" / job / "summary.json").read_text())
+        assert summary["status"] == "failed" and summary["error"].startswith("rounds=0 must be an integer >= 1")
+        assert f"  failed: {job}: rounds=0 must be an integer >= 1" in err
 
 
 def test_clean_up_never_removes_a_directory_with_results(tmp_path, monkeypatch):
@@ -414,14 +424,14 @@ def test_rerun_keeps_the_runs_hydra_config(cli, tmp_path):
 @pytest.mark.slow
 def test_sweep_keeps_each_jobs_earlier_hydra_config(cli, tmp_path):
     sweep = tmp_path / "sweep"
-    (sweep / "0" / ".hydra").mkdir(parents=True)
-    (sweep / "0" / ".hydra" / "config.yaml").write_text("an earlier invocation's config\n")
+    (sweep / "0_seed=1" / ".hydra").mkdir(parents=True)
+    (sweep / "0_seed=1" / ".hydra" / "config.yaml").write_text("an earlier invocation's config\n")
     assert cli("-m", *TINY, "seed=1,2", f"hydra.sweep.dir={sweep}")[0] == 0
-    assert (sweep / "0" / ".hydra" / "config.yaml").read_text() == "an earlier invocation's config\n"
-    (copy,) = (sweep / "0" / ".hydra" / "invocations").iterdir()
+    assert (sweep / "0_seed=1" / ".hydra" / "config.yaml").read_text() == "an earlier invocation's config\n"
+    (copy,) = (sweep / "0_seed=1" / ".hydra" / "invocations").iterdir()
     assert "seed: 1" in (copy / "config.yaml").read_text()
-    assert "seed: 2" in (sweep / "1" / ".hydra" / "config.yaml").read_text()  # a new job directory: .hydra/ as usual
-    assert not (sweep / "1" / ".hydra" / "invocations").exists()
+    assert "seed: 2" in (sweep / "1_seed=2" / ".hydra" / "config.yaml").read_text()  # a new job directory: .hydra/ as usual
+    assert not (sweep / "1_seed=2" / ".hydra" / "invocations").exists()
 
 
 def test_hydra_subdir_is_decided_once_per_directory_and_unique(tmp_path, monkeypatch):

@@ -39,5 +39,8 @@ def check(hardware_cfg) -> None:
         if str(precision).startswith("bf16") and not torch.cuda.is_bf16_supported():
             raise ConfigError(f"hardware.precision={precision}: {torch.cuda.get_device_name()} has no bfloat16 support; "
                               f"use hardware=gpu (32-bit) or hardware.precision=16-mixed")
+    elif accelerator == "auto" and devices > 1 and torch.cuda.is_available() and devices > (count := torch.cuda.device_count()):
+        raise ConfigError(f"hardware.devices={devices}: hardware.accelerator=auto trains on the GPUs when there are any, and this machine "
+                          f"has {count}; use hardware.devices={count} or less, or hardware.accelerator=cpu for {devices} CPU processes")
     elif accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"hardware.accelerator=mps: Apple's MPS is not usable on this machine; {FIX}")

@@ -30,6 +30,7 @@ place; a resume checks what it uses against them (`damage`).
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -115,16 +116,41 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _NoWriter:
+    """A SummaryWriter's methods, doing nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _writes(method):
+    """A method that changes the directory: a no-op where this process is not its writer."""
+
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        return method(self, *args, **kwargs) if self.writer else None
+
+    return write
+
+
 class RunDir:
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    """A run directory. Under DDP every rank reads it and only rank 0 (`writer`)
+    changes it: the other ranks' writes, moves and removals do nothing, and
+    they take no lock (rank 0 holds it for the run)."""
+
+    def __init__(self, root: Path | str, writer: bool = True):
+        self.root, self.writer = Path(root), writer
+        if writer:
+            self.root.mkdir(parents=True, exist_ok=True)
 
     # ---------------------------------------------------------------- lock
     @contextmanager
     def lock(self):
         """Hold the directory for this process. The kernel releases an flock when
         its holder dies, so a lock left by a killed run is simply taken over."""
+        if not self.writer:
+            yield
+            return
         path = self.root / ".lock"
         with open(path, "a+") as f:
             try:
@@ -149,6 +175,7 @@ class RunDir:
         except (FileNotFoundError, ValueError):
             return {}
 
+    @_writes
     def _written(self, *paths: Path) -> None:
         ledger = self._ledger()
         for path in paths:
@@ -171,6 +198,7 @@ class RunDir:
             return f"{path.relative_to(self.root)} does not match the checksum recorded when it was written"
         return None
 
+    @_writes
     def move_aside(self, path: Path) -> Path:
         """Move a damaged artifact (file or round folder) to damaged/, keeping it."""
         target = self.root / "damaged" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" / path.relative_to(self.root)
@@ -183,6 +211,7 @@ class RunDir:
         path = self.root / "fingerprint.json"
         return json.loads(path.read_text())["settings"] if path.exists() else None
 
+    @_writes
     def save_fingerprint(self, settings: dict, digest: str) -> None:
         write_json(self.root / "fingerprint.json", {"digest": digest, "settings": settings})
 
@@ -211,6 +240,17 @@ class RunDir:
     def hparams_tensorboard(self) -> Path:
         return self.tensorboard / "hparams"
 
+    def summary_writer(self):
+        """A TensorBoard writer for the per-round scalars (`summary`), begun afresh: they are
+        rebuilt from the round records on every invocation, so a resumed run never
+        duplicates or loses a point. Where this process does not write, it writes nothing."""
+        if not self.writer:
+            return _NoWriter()
+        from torch.utils.tensorboard import SummaryWriter
+
+        shutil.rmtree(self.summary_tensorboard, ignore_errors=True)
+        return SummaryWriter(str(self.summary_tensorboard))
+
     def logger(self, k: int, verification: bool = False) -> LoggerLocation:
         base = self.root / "verification" if verification else self.root
         return LoggerLocation(str(base), "tensorboard", f"round_{k}")
@@ -227,6 +267,7 @@ class RunDir:
     def has_init(self) -> bool:
         return (self.root / "init.pt").exists()
 
+    @_writes
     def save_init(self, state: dict) -> None:
         save_tensors(self.root / "init.pt", on_cpu(state))
         self._written(self.root / "init.pt")
@@ -237,6 +278,7 @@ class RunDir:
     def load_init(self) -> dict:
         return load_tensors(self.root / "init.pt")
 
+    @_writes
     def save_rewind(self, step: int, state: dict) -> None:
         save_tensors(self.root / "rewind.pt", {"step": step, "state": on_cpu(state)})
         self._written(self.root / "rewind.pt")
@@ -262,11 +304,13 @@ class RunDir:
     def is_done(self, k: int) -> bool:
         return (self.round_dir(k) / "metrics.json").exists()
 
+    @_writes
     def clear_partial(self, k: int) -> None:
         """Forget what an interrupted attempt at round k left behind."""
         shutil.rmtree(self._tensorboard(k), ignore_errors=True)
         (self.round_dir(k) / "checkpoint.ckpt").unlink(missing_ok=True)
 
+    @_writes
     def save_checkpoint(self, k: int, write) -> None:
         """Round k's checkpoint, written by `write(path)` (Trainer.save_checkpoint) and renamed into place."""
         path = self.round_dir(k) / "checkpoint.ckpt"
@@ -292,9 +336,11 @@ class RunDir:
             self.move_aside(path)
             raise err if isinstance(err, DamagedArtifact) else DamagedArtifact(f"{path.relative_to(self.root)} cannot be read") from None
 
+    @_writes
     def drop_checkpoint(self, k: int) -> None:
         (self.round_dir(k) / "checkpoint.ckpt").unlink(missing_ok=True)
 
+    @_writes
     def save_start(self, k: int, state: dict) -> None:
         save_tensors(self.round_dir(k) / "start.pt", on_cpu(state))
         self._written(self.round_dir(k) / "start.pt")
@@ -305,6 +351,7 @@ class RunDir:
             raise FileNotFoundError(f"{path} is missing; rounds are only kept for verification when verify.enabled=true from the start of the run")
         return load_tensors(path)
 
+    @_writes
     def save_round(self, k: int, state: dict, masks: dict, arch: dict, record: RoundRecord) -> None:
         d = self.round_dir(k)
         save_tensors(d / "mask.pt", masks)
@@ -354,9 +401,11 @@ class RunDir:
         path = self.root / "verification" / "metrics.json"
         return json.loads(path.read_text()) if path.exists() else None
 
+    @_writes
     def start_verification(self, k: int) -> None:
         shutil.rmtree(self._tensorboard(k, verification=True).parent, ignore_errors=True)
 
+    @_writes
     def save_verification(self, metrics: dict) -> None:
         write_json(self.root / "verification" / "metrics.json", metrics)
 
@@ -367,6 +416,7 @@ class RunDir:
         except (FileNotFoundError, ValueError):
             return None
 
+    @_writes
     def write_summary(self, data: dict) -> None:
         write_json(self.summary_path, data)
 

@@ -10,7 +10,6 @@ then optionally retrains the final subnetwork to verify it (`verify`).
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -18,10 +17,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 
-from . import checkpoints, flops, growth, hardware, hparams, interrupts, policies, seeds, stopping
-from . import threads as thread_share
+from . import checkpoints, distributed, flops, growth, hardware, hparams, interrupts, policies, seeds, stopping
 from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
@@ -53,23 +50,24 @@ class Setup:
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
     records about the command (its overrides; in a sweep, the job and its swept values)."""
-    run_dir = RunDir(cfg.paths.output_dir)
+    run_dir = RunDir(cfg.paths.output_dir, writer=distributed.rank_of(cfg.hardware) == 0)  # under DDP, only rank 0 writes
     try:
-        with run_dir.lock(), interrupts.noted():
+        with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):
             return _run(cfg, run_dir, job or {})
-    except RunDirBusy as err:
+    except (RunDirBusy, distributed.RankError) as err:
         raise RunError(str(err)) from None
 
 
 def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
-    settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
-    try:
-        setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
-    except (DataError, ModelDataMismatch) as err:
-        raise RunError(str(err)) from err
-    if run_dir.load_fingerprint() is None:
-        run_dir.save_fingerprint(settings, fingerprint.digest(settings))
-    summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads()})
+    with distributed.rank_zero_first():  # under DDP rank 0 checks and repairs the directory, then the others read it
+        settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
+        try:
+            setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
+        except (DataError, ModelDataMismatch) as err:
+            raise RunError(str(err)) from err
+        if run_dir.load_fingerprint() is None:
+            run_dir.save_fingerprint(settings, fingerprint.digest(settings))
+    summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
     try:
         interrupts.check(" before round 0")
         objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
@@ -85,10 +83,14 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
             stop = err if isinstance(err, interrupts.Interrupted) else interrupts.Interrupted(interrupts.received)
             summary.finish("interrupted", signal=stop.name, error=str(stop))
             raise stop from None
-        summary.finish("failed", error=f"{type(err).__name__}: {err}")
+        cause = distributed.explain(err)  # a collective broken by another rank's failure: that rank's error
+        summary.finish("failed", error=f"{type(cause).__name__}: {cause}")
+        if cause is not err:
+            raise cause from err
         raise
     summary.finish("completed")
-    hparams.write(run_dir.hparams_tensorboard, cfg, job.get("job", {}).get("swept", {}), summary.rounds[-1])
+    if run_dir.writer:
+        hparams.write(run_dir.hparams_tensorboard, cfg, job.get("job", {}).get("swept", {}), summary.rounds[-1])
     print("\n" + format_table(summary.rounds))
     print(f"\nStopped {reason}")
     if "verification" in summary.info:
@@ -116,7 +118,7 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     """Load the data and build the network; check what the config alone cannot."""
     hardware.check(cfg.hardware)  # a device this machine lacks: one line, before any data is loaded
     quiet_lightning()
-    threads, why = thread_share.for_process(cfg.hardware.num_threads)
+    threads, why = distributed.threads_per_rank(cfg.hardware)
     if threads:
         torch.set_num_threads(threads)
     log.info("Torch threads: %d (%s)", torch.get_num_threads(), why)
@@ -143,19 +145,19 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
     net, policy, p = setup.net, setup.policy, cfg.pruner
     pruner_seed = p.seed if p.get("seed") is not None else cfg.seed
-    # Rebuilt from the round records on every invocation, so a resumed run never
-    # duplicates or loses a point.
-    shutil.rmtree(run_dir.summary_tensorboard, ignore_errors=True)
-    round_writer = SummaryWriter(str(run_dir.summary_tensorboard))
+    round_writer = run_dir.summary_writer()
 
     objective, resume_from = None, None
     stopped_by, reason = "max_rounds", f"after round {cfg.rounds - 1}: rounds={cfg.rounds} done"
     for k in range(cfg.rounds):
         interrupts.check(f" before round {k}")
-        if run_dir.is_done(k) and (problem := run_dir.round_damage(k)):
-            # Rounds are deterministic: training it again from round k-1 restores it exactly.
-            log.warning("Round %d: %s; moved the round to %s and training it again", k, problem, run_dir.move_aside(run_dir.round_dir(k)))
-        if run_dir.is_done(k):
+        with distributed.rank_zero_first():
+            if run_dir.is_done(k) and (problem := run_dir.round_damage(k)):
+                # Rounds are deterministic: training it again from round k-1 restores it exactly.
+                log.warning("Round %d: %s; moved the round to %s and training it again", k, problem, run_dir.move_aside(run_dir.round_dir(k)))
+            done = run_dir.is_done(k)
+            resume = None if done else resumable(run_dir, k)
+        if done:
             record, resume_from = run_dir.load_record(k), k
             summary.add_round(record)
             log.info("Round %d already done, skipping (%s)", k, run_dir.round_dir(k))
@@ -171,8 +173,7 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
                     log.info("Round %d: %s, now %d hidden layers", k, change, growth.depth(net))
                 pruners.attach_masks(net, p)  # layers a policy added
             log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
-
-            resume = resumable(run_dir, k)
+            distributed.check_agreement(k, net)  # under DDP: every rank holds the same masks and architecture
             if resume is None:
                 run_dir.clear_partial(k)
             if cfg.verify.enabled:
@@ -191,7 +192,7 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
         round_writer.flush()
         objective = record.objective(cfg.get("optimized_metric"))
 
-        verdict = stopping.check(cfg.stop, summary.rounds[0], record)
+        verdict = distributed.from_rank_zero(stopping.check(cfg.stop, summary.rounds[0], record))  # every rank stops together
         if verdict is not None:
             stopped_by, reason = verdict
             log.info("Stopping %s", reason)
@@ -228,7 +229,7 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
         callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
     path, step = resume if resume is not None else (None, None)
     trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks, resume_step=step)
-    train_loader = TensorBatches(*setup.data.train, t.batch_size, shuffle=True, seed=seed, augment=setup.data.augment)
+    train_loader = TensorBatches(*setup.data.train, t.batch_size, shuffle=True, seed=seed, augment=setup.data.augment, **distributed.shard())
     started = time.perf_counter()
     trainer.fit(module, train_loader, setup.val_loader, ckpt_path=path, weights_only=True)
     val = {}

@@ -142,10 +142,10 @@ def _hardware(cfg) -> None:
     choice(cfg, "hardware.deterministic", choices.DETERMINISTIC)
     integer(cfg, "hardware.num_threads", 1, allow_none=True)
     choice(cfg, "hardware.strategy", choices.STRATEGIES)
-    _processes(cfg.hardware)
+    _processes(cfg.hardware, cfg.train.batch_size)
 
 
-def _processes(hw) -> None:
+def _processes(hw, batch_size: int) -> None:
     """Several processes only through rlth-run's own DDP launch: Lightning's `auto`
     with devices > 1 would re-run the command line once per extra device."""
     if hw.strategy == "ddp" and hw.devices < 2:
@@ -154,6 +154,9 @@ def _processes(hw) -> None:
     if hw.strategy != "ddp" and hw.devices > 1:
         raise ConfigError(f"hardware.devices={hw.devices} with hardware.strategy={hw.strategy}: several devices need "
                           f"hardware=ddp (hardware.strategy=ddp), one process per device")
+    if hw.strategy == "ddp" and batch_size < hw.devices:
+        raise ConfigError(f"train.batch_size={batch_size} is the global batch, shared by the hardware.devices={hw.devices} "
+                          f"processes: it must be >= {hw.devices}")
 
 
 def _omegaconf_line(cfg, err: OmegaConfBaseException) -> str:

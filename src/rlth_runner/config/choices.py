@@ -53,7 +53,7 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # `hardware.precision`: Lightning's precision names.
 PRECISIONS = ("32-true", "64-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed")
 # `hardware.strategy`: auto is one process; ddp is hardware.devices processes
-# (rlth_runner/distributed.py starts them, never Lightning's script launcher).
+# (rlth_runner/distributed/ starts them, never Lightning's script launcher).
 STRATEGIES = ("auto", "ddp")
 # `hardware.deterministic`: Lightning's Trainer(deterministic=...).
 DETERMINISTIC = (False, True, "warn")

@@ -6,6 +6,15 @@ of lottery-ticket work (docs/data.md has the measurement). The loader exposes
 `sampler.set_epoch` like a DataLoader does, so Lightning tells it the epoch
 and the batch order (and any augmentation) is a pure function of
 (seed, epoch): a resumed round sees the same batches.
+
+Under DDP `batch_size` stays the global batch: every rank draws the same
+batch order and takes its contiguous share of each batch (`rank` of
+`world_size`), so the ranks' averaged gradient is the one-process gradient
+(exactly when `world_size` divides the batch) and a round takes as many
+optimizer steps as in one process. A last batch smaller than `world_size`
+would leave a rank nothing to train on, so then it is dropped. Augmentation
+draws for the whole batch and each rank keeps its share, so every example is
+transformed as in one process.
 """
 
 from __future__ import annotations
@@ -16,8 +25,9 @@ import torch
 class EpochShuffle:
     """Yields index batches; reshuffled per epoch from a fixed seed."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False, min_last: int = 1):
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.min_last = min_last  # a last batch with fewer examples is dropped
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -25,7 +35,7 @@ class EpochShuffle:
 
     def __len__(self) -> int:
         full, rest = divmod(self.n, self.batch_size)
-        return full if self.drop_last or rest == 0 else full + 1
+        return full if self.drop_last or rest < self.min_last else full + 1
 
     def epoch_seed(self) -> int:
         return self.seed * 100_003 + self.epoch
@@ -48,11 +58,14 @@ class TensorBatches:
     device, with a generator seeded per epoch.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False, augment=None):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False, augment=None,
+                 rank: int = 0, world_size: int = 1):
         if len(x) != len(y):
             raise ValueError(f"{len(x)} inputs but {len(y)} targets")
-        self.x, self.y, self.augment = x, y, augment
-        self.sampler = EpochShuffle(len(x), batch_size, shuffle, seed, drop_last)
+        if not 0 <= rank < world_size <= batch_size:
+            raise ValueError(f"rank {rank} of {world_size} cannot share batches of {batch_size}")
+        self.x, self.y, self.augment, self.rank, self.world_size = x, y, augment, rank, world_size
+        self.sampler = EpochShuffle(len(x), batch_size, shuffle, seed, drop_last, min_last=max(1, world_size))
         self.batch_sampler = None  # Lightning inspects these two like a DataLoader's
 
     def __len__(self) -> int:
@@ -68,7 +81,17 @@ class TensorBatches:
         size = self.sampler.batch_size
         for start in range(0, len(self) * size, size):
             idx = order[start : start + size]
-            x = self.x.index_select(0, idx)
-            if generator is not None:
-                x = self.augment(x, generator)
-            yield x, self.y.index_select(0, idx)
+            mine = self._share(len(idx))
+            if generator is None:
+                idx = idx[mine]
+                yield self.x.index_select(0, idx), self.y.index_select(0, idx)
+            else:
+                yield self.augment(self.x.index_select(0, idx), generator)[mine], self.y.index_select(0, idx[mine])
+
+    def _share(self, n: int) -> slice:
+        """This rank's contiguous part of a batch of n (sizes differ by at most one, as torch.tensor_split's)."""
+        if self.world_size == 1:
+            return slice(None)
+        q, r = divmod(n, self.world_size)
+        start = self.rank * q + min(self.rank, r)
+        return slice(start, start + q + (self.rank < r))

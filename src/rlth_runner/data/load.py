@@ -6,6 +6,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from .. import distributed
 from ..config import choices
 from .bundle import DataBundle
 from .errors import DataError
@@ -24,9 +25,9 @@ def device_for(accelerator: str) -> torch.device:
 def load_dataset(dataset_cfg, data_dir: str, hardware_cfg=None) -> DataBundle:
     """Instantiate `dataset_cfg`; raise DataError (not Hydra's wrapper) on a data problem.
 
-    With one device the tensors move there now, so batches are drawn on the
-    device and never copied from the host during training. With several
-    devices Lightning places each process's batches.
+    The tensors move to the training device now, so batches are drawn on the
+    device and never copied from the host during training; under DDP, to
+    this rank's own GPU (or stay on the CPU).
     """
     try:
         data = instantiate(dataset_cfg, data_dir=data_dir)
@@ -36,6 +37,8 @@ def load_dataset(dataset_cfg, data_dir: str, hardware_cfg=None) -> DataBundle:
         raise
     if data.task not in choices.TASKS:
         raise DataError(f"dataset {data.name} has task {data.task!r}; expected one of {', '.join(choices.TASKS)}")
-    if hardware_cfg is not None and hardware_cfg.devices == 1:
+    if hardware_cfg is not None and distributed.wanted(hardware_cfg):
+        data = data.to(distributed.cuda_device(hardware_cfg) or torch.device("cpu"))
+    elif hardware_cfg is not None and hardware_cfg.devices == 1:
         data = data.to(device_for(hardware_cfg.accelerator))
     return data

@@ -16,6 +16,12 @@ the block size; only the callbacks' view changes:
 it for a callback that must act on every batch; keep the default (50) for
 throughput on small networks. Lightning's private calls are all in
 `plain_step`.
+
+Under DDP every step goes through `manual_backward`, whose DDP hook
+(`prepare_for_backward`) readies the gradient all-reduce that then runs
+inside that step's backward, so a block of steps in one `training_step`
+call reduces every step's gradients: blocks of 50 train bit for bit the
+weights of `steps_per_block=1` (tests/test_ddp.py).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
 import time
@@ -53,7 +54,9 @@ class FiniteLossGuard(pl.Callback):
 
     Checked once per block of steps (training/blocks.py) on the block's mean
     loss, which is not finite if any step's loss was not, so the host does not
-    wait on the device every step.
+    wait on the device every step. Under DDP the ranks' losses are summed
+    first, so every rank stops at the same step (one stopping alone would leave
+    the others waiting in the next gradient reduction).
     """
 
     def __init__(self, round_index: int):
@@ -62,7 +65,10 @@ class FiniteLossGuard(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if not outputs:
             return
-        loss = float(outputs["loss"])
+        loss = outputs["loss"]
+        if trainer.world_size > 1:
+            loss = trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum")
+        loss = float(loss)
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss became {loss} by step {trainer.global_step} of round {self.round_index}; "
@@ -159,6 +165,10 @@ class RoundCheckpoint(Checkpoint):
     loop counters, the callbacks' states) and the RNG states; the logger is
     flushed first, so every point up to the saved step is on disk.
     `save(write)` writes it atomically through the run directory.
+
+    Under DDP saving is collective (Trainer.save_checkpoint ends in a
+    barrier) while only rank 0 writes: rank 0's clock decides for every rank,
+    and the other ranks call it with a path it never writes.
     """
 
     def __init__(self, save: Callable[[Callable[[Path], None]], None], every_n_epochs: int, min_interval_s: float):
@@ -166,10 +176,17 @@ class RoundCheckpoint(Checkpoint):
         self.last = time.monotonic()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if (trainer.current_epoch + 1) % self.every or time.monotonic() - self.last < self.interval:
+        if (trainer.current_epoch + 1) % self.every:
             return
         if trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs:
             return  # the round is about to be saved whole
+        due = time.monotonic() - self.last >= self.interval
+        if not (trainer.strategy.broadcast(due) if trainer.world_size > 1 else due):
+            return
+        if not trainer.is_global_zero:
+            trainer.save_checkpoint(os.devnull)  # only rank 0 writes (Strategy.save_checkpoint), but all reach the barrier
+            self.last = time.monotonic()
+            return
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "flush"):

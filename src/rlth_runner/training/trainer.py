@@ -1,4 +1,11 @@
-"""A fresh Lightning Trainer for each round, set up for throughput."""
+"""A fresh Lightning Trainer for each round, set up for throughput.
+
+Under DDP (`hardware=ddp`) the processes and the process group already
+exist (rlth_runner/distributed/): the Trainer gets the cluster environment
+that names the ranks, so Lightning neither starts processes nor makes a
+group, and wraps this round's network (grown or not) in a new
+DistributedDataParallel.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from .. import distributed
 from ..rundir import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar
 
@@ -22,6 +30,8 @@ def quiet_lightning() -> None:
     # TaskModule.training_step takes `dataloader_iter` on purpose (see blocks.py).
     warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
     warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
+    # Under DDP every rank validates and tests on the whole split, so the epoch means need no reduction.
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 
 
 def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=(),
@@ -40,9 +50,12 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
     ]
     purge = {} if resume_step is None else {"purge_step": resume_step + 1}
     logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False, **purge)
+    ranks = distributed.plugins()  # under DDP: the cluster environment naming the ranks
     trainer = pl.Trainer(
         accelerator=hardware_cfg.accelerator,
         devices=hardware_cfg.devices,
+        strategy=hardware_cfg.get("strategy", "auto"),
+        plugins=ranks or None,
         precision=hardware_cfg.precision,
         deterministic=hardware_cfg.deterministic,
         max_epochs=train_cfg.epochs,
@@ -57,4 +70,15 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
         num_sanity_val_steps=0,
         default_root_dir=log_to.save_dir,
     )
+    if ranks:
+        leave_signals_to_rlth(trainer)
     return trainer, best
+
+
+def leave_signals_to_rlth(trainer: pl.Trainer) -> None:
+    """Under DDP, Lightning's SIGTERM handler broadcasts from inside the handler,
+    a collective the other ranks never match, and they hang. rlth-run stops on
+    signals itself (interrupts.py) and forwards them to the ranks
+    (distributed/launch.py), so Lightning installs no handler. A private
+    attribute: pytorch-lightning is pinned below 2.7."""
+    trainer._signal_connector.register_signal_handlers = lambda: None
