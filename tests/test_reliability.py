@@ -92,6 +92,15 @@ def test_other_settings_are_refused_and_nothing_changes(runs, tmp_path, override
     assert snapshot(out) == before
 
 
+def test_a_run_made_before_a_key_existed_continues_only_at_the_value_it_ran_with():
+    from rlth_runner.config import fingerprint
+
+    stored = {"seed": 0}  # an older version's fingerprint: no hardware.strategy, no hardware.deterministic
+    assert fingerprint.differences(stored, {"seed": 0, "hardware.strategy": "auto", "hardware.deterministic": False}) == []
+    assert fingerprint.differences(stored, {"seed": 0, "hardware.strategy": "ddp"}) == ['hardware.strategy=unset (this command: "ddp")']
+    assert fingerprint.differences(stored, {"seed": 0, "train.new_key": 1}) == ["train.new_key=unset (this command: 1)"]
+
+
 def test_a_safe_extension_continues_the_run(runs, tmp_path):
     _, cfg = runs
     out, six = copy_of_four(runs, tmp_path), tmp_path / "six"

@@ -21,6 +21,12 @@ SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.
         "train.steps_per_block", "dataset.download")
 
 
+# Keys added after runs were made, with the value that older versions behaved
+# as: a run directory whose fingerprint lacks one continues if this command
+# keeps that value (a run made before `hardware.strategy` existed was `auto`).
+ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False}
+
+
 def _flatten(node, prefix: str = "") -> dict:
     if isinstance(node, dict):
         out = {}
@@ -54,6 +60,8 @@ def differences(stored: dict, current: dict) -> list[str]:
     out = []
     for key in sorted(set(stored) | set(current)):
         old, new = stored.get(key, missing), current.get(key, missing)
+        if old is missing and key in ADDED and new == ADDED[key]:
+            continue
         if old != new:
             show = lambda v: "unset" if v is missing else json.dumps(v, default=str)  # noqa: E731
             out.append(f"{key}={show(old)} (this command: {show(new)})")
