@@ -312,3 +312,17 @@ def test_checkpoint_values_are_checked(make_cfg, override, needle):
 
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         validate(make_cfg(override))
+
+
+def test_a_checkpoint_replaced_but_not_yet_recorded_is_checked_by_loading(tmp_path, monkeypatch):
+    # Killed between the rename and the new checksum entry: the new checkpoint must not be refused for the old entry.
+    import torch
+
+    from rlth_runner.rundir import RunDir
+
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.save_checkpoint(1, lambda path: torch.save({"global_step": 5}, path))
+    monkeypatch.setattr(RunDir, "_written", lambda self, *paths: None)  # the kill: no entry for the second one
+    run_dir.save_checkpoint(1, lambda path: torch.save({"global_step": 10}, path))
+    monkeypatch.undo()
+    assert run_dir.checkpoint(1)[1] == 10

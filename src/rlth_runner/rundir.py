@@ -182,6 +182,12 @@ class RunDir:
             ledger[str(path.relative_to(self.root))] = {"sha256": sha256(path), "bytes": path.stat().st_size}
         write_json(self.root / "checksums.json", ledger)
 
+    @_writes
+    def _forget(self, path: Path) -> None:
+        ledger = self._ledger()
+        if ledger.pop(str(path.relative_to(self.root)), None) is not None:
+            write_json(self.root / "checksums.json", ledger)
+
     def damage(self, path: Path, ledger: dict | None = None) -> str | None:
         """Why `path` cannot be trusted (missing, or not what was written), or None.
         A file without a recorded checksum (older runs, or one killed before it
@@ -319,6 +325,10 @@ class RunDir:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        # The previous checkpoint's checksum goes first: killed between the rename
+        # and the new entry, the new file has none and is checked by loading, not
+        # refused for not matching the old one.
+        self._forget(path)
         os.replace(tmp, path)
         self._written(path)
 
