@@ -35,11 +35,19 @@ class RoundRecord:
     early_stop_test_acc: float | None = None
     pruned: int = 0  # weights removed by this round's pruning
     compression: float = 1.0  # round 0's nonzero parameters / this round's
+    # How the round learned (measures.py): the first evaluated step at 99% of its best val accuracy, the
+    # relative L2 distance the kept weights moved from the round's start and from initialisation, and
+    # the test accuracy of the starting weights before training (classification only)
+    steps_to_99: int | None = None
+    dist_from_start: float | None = None
+    dist_from_init: float | None = None
+    supermask_acc: float | None = None
     extra: dict = field(default_factory=dict, repr=False)  # keys this version does not know (newer runs)
 
     # What the TensorBoard summary run plots against the round index, as rounds/<key>.
     SCALARS = ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression",
-               "hidden_layers", "flops", "val_error", "test_error")
+               "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "dist_from_start", "dist_from_init",
+               "supermask_acc", "early_stop_step")
 
     @classmethod
     def keys(cls) -> list[str]:

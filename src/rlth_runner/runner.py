@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from . import checkpoints, distributed, flops, growth, hardware, hparams, interrupts, policies, seeds, stopping
+from . import checkpoints, distributed, flops, growth, hardware, hparams, interrupts, measures, policies, seeds, stopping
 from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
@@ -45,6 +45,7 @@ class Setup:
     policy: policies.Policy
     val_loader: TensorBatches
     test_loader: TensorBatches
+    init_weights: dict  # the kept weights at initialisation, for dist_from_init (measures.py)
 
 
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
@@ -139,7 +140,7 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
         run_dir.save_init(net.state_dict())
 
     eval_batch = max(cfg.train.batch_size, 1024)
-    return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch))
+    return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), measures.kept_weights(net))
 
 
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
@@ -179,8 +180,12 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
             if cfg.verify.enabled:
                 run_dir.save_start(k, net.state_dict())
             save = (lambda write, k=k: run_dir.save_checkpoint(k, write)) if cfg.checkpoint.every_n_epochs else None
+            start = measures.kept_weights(net)
+            supermask_acc = measures.untrained_accuracy(net, setup.test_loader) if setup.data.task == "classification" else None
             record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume, save)
-            record.pruned = removed
+            record.pruned, record.supermask_acc = removed, supermask_acc
+            record.dist_from_start = measures.relative_distance(net, start)
+            record.dist_from_init = measures.relative_distance(net, setup.init_weights)
             record.compression = stopping.compression(summary.rounds[0] if k else record, record)
             arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
             run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record)
@@ -197,6 +202,8 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
             stopped_by, reason = verdict
             log.info("Stopping %s", reason)
             break
+    # The printed table, as text in the summary run (a code block keeps its columns).
+    round_writer.add_text("rounds/table", "```\n" + format_table(summary.rounds) + "\n```", summary.rounds[-1].round)
     round_writer.close()
     return objective, stopped_by, reason
 
@@ -249,6 +256,7 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
         epochs=trainer.current_epoch,
         seconds=round(time.perf_counter() - started, 3),
         **(tracker.best if tracker is not None and tracker.best is not None else {}),
+        steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
     )
 
 

@@ -77,22 +77,23 @@ class FiniteLossGuard(pl.Callback):
 
 
 class BestValidation(pl.Callback):
-    """The best validation accuracy seen during this fit."""
+    """The best validation accuracy seen during this fit, and (step, accuracy) at each validation."""
 
     def __init__(self, monitor: str = "val/acc"):
-        self.monitor, self.best = monitor, None
+        self.monitor, self.best, self.curve = monitor, None, []
 
     def state_dict(self):  # kept in a round's checkpoint
-        return {"best": self.best}
+        return {"best": self.best, "curve": self.curve}
 
     def load_state_dict(self, state):
-        self.best = state["best"]
+        self.best, self.curve = state["best"], [tuple(point) for point in state.get("curve", [])]
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         value = float(trainer.callback_metrics[self.monitor])
         self.best = value if self.best is None else max(self.best, value)
+        self.curve.append((trainer.global_step, value))
 
 
 class RoundProgressBar(ProgressBar):

@@ -29,12 +29,13 @@ class EarlyStopTracker(pl.Callback):
     def __init__(self, every: int, val_loader, test_loader):
         self.every, self.val, self.test = every, val_loader, test_loader
         self.best: dict | None = None
+        self.curve: list[tuple[int, float]] = []  # (step, validation accuracy) at each grid point
 
     def state_dict(self):  # kept in a round's checkpoint
-        return {"best": self.best}
+        return {"best": self.best, "curve": self.curve}
 
     def load_state_dict(self, state):
-        self.best = state["best"]
+        self.best, self.curve = state["best"], [tuple(point) for point in state.get("curve", [])]
 
     def next_step_event(self, step: int) -> int:  # see training/blocks.py
         return step - step % self.every + self.every
@@ -53,5 +54,6 @@ class EarlyStopTracker(pl.Callback):
         if trainer.logger is not None:
             for key, value in (("val_loss", val_loss), ("val_acc", val_acc), ("test_acc", test_acc)):
                 trainer.logger.experiment.add_scalar(f"early_stop/{key}", value, step)
+        self.curve.append((step, val_acc))
         if self.best is None or val_loss < self.best["early_stop_val_loss"]:
             self.best = {"early_stop_step": step, "early_stop_val_loss": val_loss, "early_stop_val_acc": val_acc, "early_stop_test_acc": test_acc}
