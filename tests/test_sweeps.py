@@ -69,6 +69,7 @@ def test_a_failed_job_does_not_sink_the_sweep(tmp_path):
     assert settings["pruner.sparsity"] == pytest.approx(0.2) and settings["policy"] == "reset" and settings["seed"] == 0
     assert metrics["final/test_acc"] == pytest.approx(jobs["0_pruner.sparsity=0.2"]["rounds"][-1]["test_acc"])
     assert metrics["final/density"] == pytest.approx(0.8, abs=1e-3)
+    assert metrics["final/dist_from_init"] == pytest.approx(jobs["0_pruner.sparsity=0.2"]["rounds"][-1]["dist_from_init"])
     assert "3 jobs, 2 completed, 1 failed" in proc.stderr
     assert "  failed: 1_pruner.sparsity=1.5: pruner.sparsity=1.5 must be in [0, 1)" in proc.stderr
     assert "Traceback" not in proc.stderr
