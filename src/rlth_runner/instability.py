@@ -32,22 +32,21 @@ def interpolate(a: dict, b: dict, alpha: float) -> dict:
 def error_path(net: nn.Module, a: dict, b: dict, loader, points: int = 11) -> list[tuple[float, float]]:
     """(alpha, classification error) at `points` evenly spaced alphas from a (0) to b (1).
     `net` is left holding `a`'s weights, in the mode it had."""
-    from .training.early_stop import evaluate
+    from .training.early_stop import eval_mode, evaluate
 
     if points < 2:
         raise ValueError(f"points={points}: the path needs both ends")
     # state_dict() tensors share storage with the parameters that each point overwrites
     a, b = ({key: value.detach().clone() for key, value in state.items()} for state in (a, b))
-    was_training, path = net.training, []
-    net.eval()
-    try:
-        for i in range(points):
-            alpha = i / (points - 1)
-            net.load_state_dict(interpolate(a, b, alpha))
-            path.append((alpha, 1.0 - evaluate(net, loader)[1]))
-    finally:
-        net.load_state_dict(a)
-        net.train(was_training)
+    path = []
+    with eval_mode(net):
+        try:
+            for i in range(points):
+                alpha = i / (points - 1)
+                net.load_state_dict(interpolate(a, b, alpha))
+                path.append((alpha, 1.0 - evaluate(net, loader)[1]))
+        finally:
+            net.load_state_dict(a)
     return path
 
 

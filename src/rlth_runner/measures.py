@@ -44,14 +44,10 @@ def relative_distance(net: nn.Module, reference: dict[str, torch.Tensor]) -> flo
 
 def untrained_accuracy(net: nn.Module, loader) -> float:
     """Accuracy of `net` as it is, in eval mode (what `supermask_acc` records)."""
-    from .training.early_stop import evaluate
+    from .training.early_stop import eval_mode, evaluate
 
-    was_training = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         return evaluate(net, loader)[1]
-    finally:
-        net.train(was_training)
 
 
 def steps_to_fraction(curve: list[tuple[int, float]], fraction: float = 0.99) -> int | None:

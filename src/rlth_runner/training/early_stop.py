@@ -8,9 +8,22 @@ test accuracy is only recorded, never used to choose anything.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+
+
+@contextmanager
+def eval_mode(net):
+    """`net` in eval mode (BatchNorm's running statistics, no dropout) for the block, then as it was."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 @torch.no_grad()
@@ -46,11 +59,9 @@ class EarlyStopTracker(pl.Callback):
 
     def _check(self, trainer, pl_module):
         step, net = trainer.global_step, pl_module.net
-        was_training = net.training
-        net.eval()
-        val_loss, val_acc = evaluate(net, self.val)
-        _, test_acc = evaluate(net, self.test)
-        net.train(was_training)
+        with eval_mode(net):
+            val_loss, val_acc = evaluate(net, self.val)
+            _, test_acc = evaluate(net, self.test)
         if trainer.logger is not None:
             for key, value in (("val_loss", val_loss), ("val_acc", val_acc), ("test_acc", test_acc)):
                 trainer.logger.experiment.add_scalar(f"early_stop/{key}", value, step)
