@@ -42,12 +42,14 @@ class RoundRecord:
     dist_from_start: float | None = None
     dist_from_init: float | None = None
     supermask_acc: float | None = None
+    # analysis.instability: the test-error barrier between two copies trained from the round's start (instability.py)
+    instability_barrier: float | None = None
     extra: dict = field(default_factory=dict, repr=False)  # keys this version does not know (newer runs)
 
     # What the TensorBoard summary run plots against the round index, as rounds/<key>.
     SCALARS = ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression",
                "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "dist_from_start", "dist_from_init",
-               "supermask_acc", "early_stop_step")
+               "supermask_acc", "early_stop_step", "instability_barrier")
 
     @classmethod
     def keys(cls) -> list[str]:

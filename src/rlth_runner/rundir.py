@@ -10,11 +10,13 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/rounds/round_<k>/weights.pt      final weights, masks included as buffers
     <run>/rounds/round_<k>/arch.json       model config, data shape, hidden layers in order
     <run>/rounds/round_<k>/metrics.json    the round's record (record.py)
+    <run>/rounds/round_<k>/instability.json analysis.instability: the error path between two copies, its barrier
     <run>/tensorboard/round_<k>/           one TensorBoard run per round
     <run>/tensorboard/summary/             per-round scalars against the round index
     <run>/tensorboard/hparams/             the HPARAMS tab's row: settings and the last round's results
     <run>/verification/metrics.json        verify.enabled: the retraining's record
     <run>/verification/tensorboard/round_<k>/
+    <run>/instability/tensorboard/round_<k>/   analysis.instability: the second copy's curves
     <run>/summary.json
     <run>/fingerprint.json                 the settings that decide the results (config/fingerprint.py)
     <run>/checksums.json                   sha256 and size of every artifact above, as written
@@ -257,12 +259,14 @@ class RunDir:
         shutil.rmtree(self.summary_tensorboard, ignore_errors=True)
         return SummaryWriter(str(self.summary_tensorboard))
 
-    def logger(self, k: int, verification: bool = False) -> LoggerLocation:
-        base = self.root / "verification" if verification else self.root
+    def logger(self, k: int, extra: str | None = None) -> LoggerLocation:
+        """Where round k's fit logs; `extra` ("verification", "instability"): a fit that is
+        not the round's own, kept out of tensorboard/ so that only the rounds overlay there."""
+        base = self.root / extra if extra else self.root
         return LoggerLocation(str(base), "tensorboard", f"round_{k}")
 
-    def _tensorboard(self, k: int, verification: bool = False) -> Path:
-        where = self.logger(k, verification)
+    def _tensorboard(self, k: int, extra: str | None = None) -> Path:
+        where = self.logger(k, extra)
         return Path(where.save_dir) / where.name / where.version
 
     # ---------------------------------------------------------------- initial and rewind weights
@@ -362,8 +366,19 @@ class RunDir:
         return load_tensors(path)
 
     @_writes
-    def save_round(self, k: int, state: dict, masks: dict, arch: dict, record: RoundRecord) -> None:
+    def start_instability(self, k: int) -> None:
+        shutil.rmtree(self._tensorboard(k, "instability"), ignore_errors=True)
+
+    def load_instability(self, k: int) -> dict | None:
+        path = self.round_dir(k) / "instability.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    @_writes
+    def save_round(self, k: int, state: dict, masks: dict, arch: dict, record: RoundRecord, instability: dict | None = None) -> None:
         d = self.round_dir(k)
+        if instability is not None:
+            write_json(d / "instability.json", instability)
+            self._written(d / "instability.json")
         save_tensors(d / "mask.pt", masks)
         save_tensors(d / "weights.pt", {key: v.detach().cpu() for key, v in state.items()})
         write_json(d / "arch.json", arch)
@@ -413,7 +428,7 @@ class RunDir:
 
     @_writes
     def start_verification(self, k: int) -> None:
-        shutil.rmtree(self._tensorboard(k, verification=True).parent, ignore_errors=True)
+        shutil.rmtree(self._tensorboard(k, "verification").parent, ignore_errors=True)
 
     @_writes
     def save_verification(self, metrics: dict) -> None:

@@ -18,17 +18,18 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from . import checkpoints, distributed, flops, growth, hardware, hparams, interrupts, measures, policies, seeds, stopping
+from . import checkpoints, distributed, flops, growth, hardware, hparams, instability, interrupts, measures, policies, seeds, stopping
 from .config import ConfigError, fingerprint, run_info
 from .data import DataBundle, DataError, TensorBatches, load_dataset
 from .models.build import ModelDataMismatch, build_model
+from .policies.rewind import round_length
 from .pruning import masks, pruners
 from .record import RoundRecord
 from .rundir import DamagedArtifact, LoggerLocation, RunDir, RunDirBusy
 from .summary import Summary, format_table
 from .training import module as tasks
 from .training.callbacks import NonFiniteLossError, RoundCheckpoint
-from .training.early_stop import EarlyStopTracker
+from .training.early_stop import EarlyStopTracker, grid_every
 from .training.trainer import build_trainer, quiet_lightning
 
 log = logging.getLogger("rlth_runner")
@@ -46,6 +47,7 @@ class Setup:
     val_loader: TensorBatches
     test_loader: TensorBatches
     init_weights: dict  # the kept weights at initialisation, for dist_from_init (measures.py)
+    eval_every: int | None  # the validation grid's spacing in steps (train.eval_every_n_steps), None: off
 
 
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
@@ -63,7 +65,7 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
     with distributed.rank_zero_first():  # under DDP rank 0 checks and repairs the directory, then the others read it
         settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
         try:
-            setup = prepare(cfg, run_dir)  # errors that need the data or model, before summary.json
+            setup = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model, before summary.json
         except (DataError, ModelDataMismatch) as err:
             raise RunError(str(err)) from err
         if run_dir.load_fingerprint() is None:
@@ -115,8 +117,9 @@ def check_settings(cfg: DictConfig, run_dir: RunDir) -> dict:
     return settings
 
 
-def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
-    """Load the data and build the network; check what the config alone cannot."""
+def prepare(cfg: DictConfig, run_dir: RunDir, in_sweep: bool = False) -> Setup:
+    """Load the data and build the network; check what the config alone cannot.
+    `in_sweep`: a job of `rlth-run -m`, where `eval_every_n_steps: auto` turns the validation grid on."""
     hardware.check(cfg.hardware)  # a device this machine lacks: one line, before any data is loaded
     quiet_lightning()
     threads, why = distributed.threads_per_rank(cfg.hardware)
@@ -126,9 +129,13 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
     pl.seed_everything(seeds.derive(cfg.seed, "init"), verbose=False)
 
     data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)
+    if cfg.analysis.instability.enabled and data.task != "classification":
+        raise ConfigError(f"analysis.instability.enabled=true needs classification data: dataset={cfg.dataset.name} is {data.task}, "
+                          "and the instability barrier is measured in classification error")
     net = build_model(cfg.model, data)
     policy = policies.build(cfg.policy, policies.PolicyContext(run_dir, cfg.seed, cfg.pruner, lambda: build_model(cfg.model, data), cfg.model.name))
-    policy.prepare(net, cfg.train, len(TensorBatches(*data.train, cfg.train.batch_size)))
+    batches = len(TensorBatches(*data.train, cfg.train.batch_size))
+    policy.prepare(net, cfg.train, batches)
     # Patterns are checked against the network as it will be by the last round:
     # a growing one may start without the layers they name (zero blocks).
     pruners.check_layers(policy.final_form(net, cfg.rounds), cfg.pruner, cfg.model.name, cfg.rounds)
@@ -140,7 +147,8 @@ def prepare(cfg: DictConfig, run_dir: RunDir) -> Setup:
         run_dir.save_init(net.state_dict())
 
     eval_batch = max(cfg.train.batch_size, 1024)
-    return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), measures.kept_weights(net))
+    return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), measures.kept_weights(net),
+                 grid_every(cfg.train.eval_every_n_steps, round_length(cfg.train, batches), in_sweep))
 
 
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
@@ -181,14 +189,18 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
                 run_dir.save_start(k, net.state_dict())
             save = (lambda write, k=k: run_dir.save_checkpoint(k, write)) if cfg.checkpoint.every_n_epochs else None
             start = measures.kept_weights(net)
+            analyse = instability_rounds(cfg.analysis.instability, k)
+            start_state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analyse else None
             supermask_acc = measures.untrained_accuracy(net, setup.test_loader) if setup.data.task == "classification" else None
             record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume, save)
             record.pruned, record.supermask_acc = removed, supermask_acc
             record.dist_from_start = measures.relative_distance(net, start)
             record.dist_from_init = measures.relative_distance(net, setup.init_weights)
+            path = analyse_instability(cfg, run_dir, setup, k, start_state) if analyse else None
+            record.instability_barrier = path["barrier"] if path else None
             record.compression = stopping.compression(summary.rounds[0] if k else record, record)
             arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
-            run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record)
+            run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record, instability=path)
             run_dir.drop_checkpoint(k)
             summary.add_round(record)
             log.info("Round %d done: %s", k, record.describe())
@@ -229,8 +241,8 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     module = tasks.for_task(setup.data.task)(net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block)
     callbacks = list(extra_callbacks)
     tracker = None
-    if t.eval_every_n_steps:
-        tracker = EarlyStopTracker(t.eval_every_n_steps, setup.val_loader, setup.test_loader)
+    if setup.eval_every:
+        tracker = EarlyStopTracker(setup.eval_every, setup.val_loader, setup.test_loader)
         callbacks.append(tracker)
     if save_checkpoint is not None:
         callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
@@ -260,6 +272,28 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     )
 
 
+def instability_rounds(cfg: DictConfig, k: int) -> bool:
+    """Whether `analysis.instability` analyses round k."""
+    return bool(cfg.enabled) and (cfg.rounds is None or k in cfg.rounds)
+
+
+def analyse_instability(cfg: DictConfig, run_dir: RunDir, setup: Setup, k: int, start: dict) -> dict:
+    """Linear mode connectivity of round k (instability.py): the round's trained network
+    is one copy; a second is trained from the same `start` with another batch order.
+    Their test-error path, for instability.json; `setup.net` ends holding the round's weights."""
+    net = setup.net
+    trained = {key: value.detach().clone() for key, value in net.state_dict().items()}
+    seed = seeds.derive(cfg.seed, "instability", k)
+    log.info("Round %d: instability analysis, training a second copy from the round's start (batch seed %d)", k, seed)
+    net.load_state_dict(start)
+    run_dir.start_instability(k)
+    fit(cfg, setup, k, run_dir.logger(k, "instability"), seed)
+    path = instability.error_path(net, trained, net.state_dict(), setup.test_loader, cfg.analysis.instability.points)
+    barrier = instability.barrier(path)
+    log.info("Round %d: test-error barrier between the two copies %.4f (ends %.4f, %.4f)", k, barrier, path[0][1], path[-1][1])
+    return {"round": k, "seed": seed, "metric": "test_error", "points": [list(point) for point in path], "barrier": barrier}
+
+
 def verify(cfg: DictConfig, run_dir: RunDir, setup: Setup, rounds: list[RoundRecord]) -> dict:
     """Algorithm 1, lines 7-10: retrain the final subnetwork from the weights
     its round started from (its policy's starting point), with a batch order
@@ -277,7 +311,7 @@ def verify(cfg: DictConfig, run_dir: RunDir, setup: Setup, rounds: list[RoundRec
         seed = cfg.verify.seed if cfg.verify.seed is not None else seeds.derive(cfg.seed, "verify")
         log.info("Verifying round %d's subnetwork: retraining it from its starting point (batch seed %d)", k, seed)
         run_dir.start_verification(k)
-        record = fit(cfg, setup, k, run_dir.logger(k, verification=True), seed)
+        record = fit(cfg, setup, k, run_dir.logger(k, "verification"), seed)
         run_dir.save_verification({**record.to_dict(), "seed": seed})
     return {"policy": run_info(cfg)["policy"], "seed": seed, "val_acc": record.val_acc, "test_acc": record.test_acc,
             "train_steps": record.train_steps, **stopping.judge(cfg.verify, cfg.stop, rounds, record)}

@@ -8,6 +8,7 @@
     prune         round k: `random` pruner draws, ties            mixed(pruner.seed or seed, k, "prune")
     reinit        round k: `policy=reinit`'s fresh values         mixed(seed, k, "reinit")
     random_mask   round k: `policy=random_mask`'s permutation     mixed(seed, k, "random_mask")
+    instability   round k: the second copy's batch order          mixed(seed, k, "instability")
 
 `mixed` is `(base * 1000 + k) * 2**20 + crc32(stream) % 2**20`: stable across
 processes (unlike hash()) and distinct between streams. Within a round, the

@@ -16,11 +16,11 @@ with the same one-line ConfigError.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import choices
-from .values import ConfigError, at_least, choice, flag, integer, is_finite, number, patterns
+from .values import ConfigError, at_least, choice, flag, integer, is_finite, is_int, number, patterns
 
 # Groups whose file names the callable Hydra instantiates: an option and its `_target_`, as examples.
 TARGETS = {"dataset": ("digits", "rlth_runner.data.digits.load_digits"), "model": ("mlp", "rlth_runner.models.mlp.MLP")}
@@ -37,6 +37,7 @@ def validate(cfg: DictConfig) -> None:
         _pruner(cfg)
         policy_class(cfg.policy).check(cfg.policy)
         _stop_and_verify(cfg)
+        _analysis(cfg)
         integer(cfg, "checkpoint.every_n_epochs", 1, allow_none=True)
         at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
         _dataset(cfg)
@@ -65,7 +66,8 @@ def _train(cfg) -> None:
     integer(cfg, "train.batch_size", 1)
     integer(cfg, "train.log_every_n_steps", 1)
     integer(cfg, "train.val_every_n_epochs", 1)
-    integer(cfg, "train.eval_every_n_steps", 1, allow_none=True)
+    if cfg.train.eval_every_n_steps != "auto":
+        integer(cfg, "train.eval_every_n_steps", 1, allow_none=True)
     integer(cfg, "train.steps_per_block", 1)
     at_least(cfg, "train.lr", 0, strict=True)
     for key in ("momentum", "weight_decay"):
@@ -104,6 +106,14 @@ def _stop_and_verify(cfg) -> None:
     integer(cfg, "verify.seed", 0, allow_none=True)
     if cfg.verify.enabled and cfg.verify.reference == "target" and cfg.stop.accuracy is None:
         raise ConfigError("verify.reference='target' needs stop.accuracy, the target accuracy Acc*; or use one of: dense, final")
+
+
+def _analysis(cfg) -> None:
+    flag(cfg, "analysis.instability.enabled")
+    integer(cfg, "analysis.instability.points", 2)
+    rounds = cfg.analysis.instability.rounds
+    if rounds is not None and not (isinstance(rounds, ListConfig) and all(is_int(k) and k >= 0 for k in rounds)):
+        raise ConfigError(f"analysis.instability.rounds={rounds!r} must be a list of round indices such as [0,3], or null (every round)")
 
 
 def _dataset(cfg) -> None:

@@ -61,7 +61,8 @@ DETERMINISTIC = (False, True, "warn")
 STOP_METRICS = ("val_acc", "test_acc")
 # `optimized_metric`: keys of the last round's record (record.py) a sweeper may optimise.
 OPTIMIZED_METRICS = ("val_acc", "test_acc", "test_loss", "val_error", "test_error", "density", "compression", "params_nonzero",
-                     "flops", "hidden_layers", "early_stop_step", "early_stop_val_acc", "early_stop_test_acc")
+                     "flops", "hidden_layers", "early_stop_step", "early_stop_val_acc", "early_stop_test_acc", "steps_to_99",
+                     "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier")
 VERIFY_REFERENCES = ("dense", "final", "target")
 
 

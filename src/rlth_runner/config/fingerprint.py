@@ -17,8 +17,9 @@ import json
 from omegaconf import OmegaConf
 
 # Keys (or prefixes ending in ".") that a re-run in the same directory may change.
+# The validation grid and the analyses measure the training without changing it (no weight, no random stream).
 SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
-        "train.steps_per_block", "dataset.download")
+        "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "analysis.")
 
 
 # Keys added after runs were made, with the value that older versions behaved

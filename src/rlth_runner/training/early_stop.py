@@ -3,10 +3,14 @@ a subnetwork learns): every `every` optimizer steps, evaluate the validation
 loss and remember the step where it was lowest, with the test accuracy there.
 
 Independent of Lightning's per-epoch validation, which picks `val_acc`; the
-test accuracy is only recorded, never used to choose anything.
+test accuracy is only recorded, never used to choose anything. The grid
+includes step 0, so that the curves it logs (early_stop/*) start where the
+round starts.
 """
 
 from __future__ import annotations
+
+import math
 
 from contextlib import contextmanager
 
@@ -38,6 +42,17 @@ def evaluate(net, loader) -> tuple[float, float]:
     return loss / n, correct / n
 
 
+GRID_POINTS = 20  # evaluations per round of `eval_every_n_steps: auto` in a sweep
+
+
+def grid_every(setting, round_steps: int, in_sweep: bool) -> int | None:
+    """`train.eval_every_n_steps` in steps: `auto` is about GRID_POINTS evaluations per
+    round in a sweep's jobs, where runs are compared, and none in a single run."""
+    if setting != "auto":
+        return setting
+    return max(1, math.ceil(round_steps / GRID_POINTS)) if in_sweep else None
+
+
 class EarlyStopTracker(pl.Callback):
     def __init__(self, every: int, val_loader, test_loader):
         self.every, self.val, self.test = every, val_loader, test_loader
@@ -52,6 +67,10 @@ class EarlyStopTracker(pl.Callback):
 
     def next_step_event(self, step: int) -> int:  # see training/blocks.py
         return step - step % self.every + self.every
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.global_step == 0:  # not when resuming: the checkpoint's state holds step 0 already
+            self._check(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step % self.every == 0:
