@@ -67,6 +67,7 @@ def test_the_summary_run_plots_the_measures_and_holds_the_table(make_cfg, tmp_pa
 
     out = tmp_path / "run"
     summary = run(make_cfg("rounds=2", out=out))["summary"]
+    assert summary["rounds"][0]["early_stop_step"] is None  # eval_every_n_steps: auto, and this is no sweep
     acc = EventAccumulator(str(out / "tensorboard" / "summary"), size_guidance={"tensors": 0})
     acc.Reload()
     for key in ("steps_to_99", "dist_from_start", "dist_from_init", "supermask_acc"):
@@ -76,3 +77,26 @@ def test_the_summary_run_plots_the_measures_and_holds_the_table(make_cfg, tmp_pa
     (text,) = acc.Tensors("rounds/table/text_summary")
     table = text.tensor_proto.string_val[0].decode()
     assert "weights left %" in table and table.count("\n") >= 4
+
+
+def test_the_hparams_row_holds_the_settings_and_every_final_measure(make_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from rlth_runner.hparams import METRICS
+    from rlth_runner.runner import run
+
+    out = tmp_path / "run"
+    last = run(make_cfg("rounds=2", "train.eval_every_n_steps=4", "analysis.instability.enabled=true",
+                        "analysis.instability.points=3", out=out))["summary"]["rounds"][-1]
+    acc = EventAccumulator(str(out / "tensorboard" / "hparams"))
+    acc.Reload()
+    start = plugin_data_pb2.HParamsPluginData.FromString(acc.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    settings = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.session_start_info.hparams.items()}
+    assert settings["policy"] == "reset" and settings["rounds"] == 2 and settings["pruner.sparsity"] == pytest.approx(0.2)
+    final = {tag: acc.Scalars(tag)[-1] for tag in acc.Tags()["scalars"]}
+    expected = {m for m in METRICS if last[m] is not None}
+    assert {"early_stop_step", "steps_to_99", "dist_from_init", "supermask_acc", "instability_barrier"} <= expected
+    assert set(final) == {f"final/{m}" for m in expected}
+    for m in expected:
+        assert final[f"final/{m}"].value == pytest.approx(last[m], rel=1e-6) and final[f"final/{m}"].step == 1

@@ -46,9 +46,11 @@ def test_multirun_grid_writes_one_complete_run_per_job(tmp_path):
         assert f"pruner.sparsity={swept['pruner.sparsity']}" in summary["overrides"] and "rounds=2" in summary["overrides"]
         assert summary["rounds"][1]["density"] == pytest.approx(1 - float(swept["pruner.sparsity"]), abs=1e-3)
         assert summary["threads"] >= 1
+        assert all(r["early_stop_step"] is not None for r in summary["rounds"])  # the validation grid is on in sweeps
         settings, metrics = hparams_row(sweep / name)  # the HPARAMS tab lists the swept keys and the final metrics
         assert settings["seed"] == int(swept["seed"]) and settings["pruner.sparsity"] == pytest.approx(float(swept["pruner.sparsity"]))
         assert metrics["final/val_acc"] == pytest.approx(summary["rounds"][-1]["val_acc"])
+        assert metrics["final/early_stop_step"] == summary["rounds"][-1]["early_stop_step"]
     assert "4 jobs, 4 completed, 0 failed" in proc.stdout
 
 
