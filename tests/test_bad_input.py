@@ -466,7 +466,7 @@ def test_unknown_option_is_one_line_exit_2(cli, tmp_path):
     code, _, err = cli("policy=nope", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2
     assert one_line(err, "In 'config': Could not find 'policy/nope'").endswith(
-        "the options in 'policy' are: finetune, grow, random_mask, reinit, reset, rewind")
+        "the options in 'policy' are: finetune, grow, lr_rewind, random_mask, reinit, reset, rewind")
     assert not (tmp_path / "run").exists()
 
 

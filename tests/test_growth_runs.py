@@ -35,7 +35,7 @@ def round_masks(run_dir, k):
 @pytest.fixture(scope="module")
 def grow_run(tmp_path_factory):
     """4 rounds from zero hidden layers, recording each round's optimizer."""
-    import rlth_runner.runner as runner_mod
+    import rlth_runner.fitting as fitting
     import pytorch_lightning as pl
     from hydra import compose, initialize_config_dir
 
@@ -54,9 +54,9 @@ def grow_run(tmp_path_factory):
             held = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
             seen.append((len(held), {id(p) for p in held}, {id(p) for p in pl_module.net.parameters()}, id(trainer.optimizers[0])))
 
-    build = runner_mod.build_trainer
+    build = fitting.build_trainer
     mp = pytest.MonkeyPatch()
-    mp.setattr(runner_mod, "build_trainer", lambda *args, extra_callbacks=(), **kw: build(*args, extra_callbacks=[*extra_callbacks, RecordOptimizer()], **kw))
+    mp.setattr(fitting, "build_trainer", lambda *args, extra_callbacks=(), **kw: build(*args, extra_callbacks=[*extra_callbacks, RecordOptimizer()], **kw))
     try:
         run(cfg)
     finally:

@@ -46,7 +46,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import sweeps
+from . import branches, sweeps
 from .config import ConfigError, run_info, validate
 
 # An absolute path works both from a source checkout (conf/ is linked into the
@@ -139,6 +139,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 def _job(cfg: DictConfig, job: dict, in_sweep: bool) -> float | None:
     sweep_job = cfg if in_sweep else None
     try:
+        if branches.is_branch(cfg):  # the parent's settings, not the defaults the command composed
+            cfg = branches.settle(cfg, job["overrides"])
+            _save_settled(cfg)
+            if in_sweep:
+                _link_branch_job()
         validate(cfg)
     except ConfigError as err:
         _fail(err, 2, sweep_job=sweep_job)
@@ -347,6 +352,23 @@ def hydra_subdir(output_dir: str) -> str | None:
                 sub = f"{INVOCATIONS}/{stamp}_{n}"
         invocation.subdirs[root] = sub
     return invocation.subdirs[root]
+
+
+def _save_settled(cfg: DictConfig) -> None:
+    """Hydra's copy of a branch's config holds what the command composed; the
+    branch runs with its parent's settings, so that is what the copy must say."""
+    hc = HydraConfig.get()
+    if hc.output_subdir is not None:
+        OmegaConf.save(cfg, Path(hc.runtime.output_dir) / hc.output_subdir / "config.yaml")
+
+
+def _link_branch_job() -> None:
+    """A sweep's branch job runs in its parent's branches/; a link in the sweep
+    directory, named as any job's, lets the tally and `tensorboard --logdir <sweep>` find it."""
+    hc = HydraConfig.get()
+    link = Path(hc.sweep.dir) / sweeps.job_dir(hc.job.num, hc.overrides.task)
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(Path(hc.runtime.output_dir).absolute(), target_is_directory=True)
 
 
 def _stamp() -> str:

@@ -14,7 +14,8 @@ from .record import RoundRecord
 # Shown for every run, besides its description (config.run_info); a sweep adds the keys it varies.
 SETTINGS = ("pruner.sparsity", "rounds")
 METRICS = ("test_acc", "val_acc", "density", "compression", "params_nonzero", "hidden_layers", "val_error", "test_error",
-           "early_stop_step", "steps_to_99", "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier")
+           "early_stop_step", "steps_to_99", "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier", "train_steps",
+           "train_flops")
 
 
 def settings(cfg: DictConfig, swept: dict[str, str]) -> dict:

@@ -26,6 +26,9 @@ class RoundRecord:
     val_error: float | None = None  # regression only: mean squared error
     test_error: float | None = None
     train_steps: int = 0
+    # Training compute of the round (budget.py): 3 x `flops` x the examples its train_steps saw,
+    # a forward pass and a backward pass of about twice its cost per example; None in older records
+    train_flops: int | None = None
     epochs: int = 0
     seconds: float = 0.0  # wall-clock time of fit + test
     # train.eval_every_n_steps: the step of lowest validation loss and the scores there
@@ -49,7 +52,7 @@ class RoundRecord:
     # What the TensorBoard summary run plots against the round index, as rounds/<key>.
     SCALARS = ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression",
                "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "dist_from_start", "dist_from_init",
-               "supermask_acc", "early_stop_step", "instability_barrier")
+               "supermask_acc", "early_stop_step", "instability_barrier", "train_steps", "train_flops")
 
     @classmethod
     def keys(cls) -> list[str]:

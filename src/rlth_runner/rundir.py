@@ -17,6 +17,8 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/verification/metrics.json        verify.enabled: the retraining's record
     <run>/verification/tensorboard/round_<k>/
     <run>/instability/tensorboard/round_<k>/   analysis.instability: the second copy's curves
+    <run>/branches/<kind>/                 a control trained off this run's rounds (branches/): a run directory
+    <run>/.hydra/config.yaml               the composed config (Hydra's copy; a branch's: the settled one)
     <run>/summary.json
     <run>/fingerprint.json                 the settings that decide the results (config/fingerprint.py)
     <run>/checksums.json                   sha256 and size of every artifact above, as written
@@ -230,6 +232,19 @@ class RunDir:
     # ---------------------------------------------------------------- paths
     def round_dir(self, k: int) -> Path:
         return self.root / "rounds" / f"round_{k}"
+
+    @property
+    def config_path(self) -> Path:
+        """The composed config the run was made with (Hydra's copy from its first invocation)."""
+        return self.root / ".hydra" / "config.yaml"
+
+    @property
+    def branches(self) -> Path:
+        return self.root / "branches"
+
+    def branch_dir(self, name: str) -> Path:
+        """A branch (branches/) of this run: a run directory of its own."""
+        return self.branches / name
 
     @property
     def summary_path(self) -> Path:

@@ -10,44 +10,32 @@ then optionally retrains the final subnetwork to verify it (`verify`).
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from . import checkpoints, distributed, flops, growth, hardware, hparams, instability, interrupts, measures, policies, seeds, stopping
+from . import (branches, budget, checkpoints, distributed, flops, growth, hardware, hparams, interrupts, measures, policies, seeds,
+               stopping)
+from .branches.loop import run_branch
 from .config import ConfigError, fingerprint, run_info
-from .data import DataBundle, DataError, TensorBatches, load_dataset
+from .data import DataError, TensorBatches, load_dataset
+from .fitting import Setup, find_round, finish_round, fit, log_round, train_round
 from .models.build import ModelDataMismatch, build_model
-from .policies.rewind import round_length
 from .pruning import masks, pruners
 from .record import RoundRecord
-from .rundir import DamagedArtifact, LoggerLocation, RunDir, RunDirBusy
+from .rundir import RunDir, RunDirBusy
 from .summary import Summary, format_table
-from .training import module as tasks
-from .training.callbacks import NonFiniteLossError, RoundCheckpoint
-from .training.early_stop import EarlyStopTracker, grid_every
-from .training.trainer import build_trainer, quiet_lightning
+from .training.callbacks import NonFiniteLossError
+from .training.early_stop import grid_every
+from .training.schedules import check_fits
+from .training.trainer import quiet_lightning
 
 log = logging.getLogger("rlth_runner")
 
 
 class RunError(RuntimeError):
     """A run stopped for a reason the user can act on; the message says which."""
-
-
-@dataclass
-class Setup:
-    data: DataBundle
-    net: nn.Module
-    policy: policies.Policy
-    val_loader: TensorBatches
-    test_loader: TensorBatches
-    init_weights: dict  # the kept weights at initialisation, for dist_from_init (measures.py)
-    eval_every: int | None  # the validation grid's spacing in steps (train.eval_every_n_steps), None: off
 
 
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
@@ -73,7 +61,10 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
     try:
         interrupts.check(" before round 0")
-        objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
+        if branches.is_branch(cfg):  # a control off an existing run (branches/)
+            objective, stopped_by, reason = run_branch(cfg, run_dir, summary, setup)
+        else:
+            objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, setup)
         summary.info.update(stopped_by=stopped_by, stop_reason=reason)
         if cfg.verify.enabled:
             summary.info["verification"] = verify(cfg, run_dir, setup, summary.rounds)
@@ -134,8 +125,10 @@ def prepare(cfg: DictConfig, run_dir: RunDir, in_sweep: bool = False) -> Setup:
                           "and the instability barrier is measured in classification error")
     net = build_model(cfg.model, data)
     policy = policies.build(cfg.policy, policies.PolicyContext(run_dir, cfg.seed, cfg.pruner, lambda: build_model(cfg.model, data), cfg.model.name))
-    batches = len(TensorBatches(*data.train, cfg.train.batch_size))
+    batches = len(TensorBatches(*data.train, cfg.train.batch_size, **distributed.shard()))
     policy.prepare(net, cfg.train, batches)
+    fixed = budget.fixed_length(cfg.train, batches)
+    check_fits(cfg.train, fixed, f"train.epochs={cfg.train.epochs} x {batches} batches, train.max_steps={cfg.train.max_steps}")
     # Patterns are checked against the network as it will be by the last round:
     # a growing one may start without the layers they name (zero blocks).
     pruners.check_layers(policy.final_form(net, cfg.rounds), cfg.pruner, cfg.model.name, cfg.rounds)
@@ -147,8 +140,9 @@ def prepare(cfg: DictConfig, run_dir: RunDir, in_sweep: bool = False) -> Setup:
         run_dir.save_init(net.state_dict())
 
     eval_batch = max(cfg.train.batch_size, 1024)
+    # The grid's spacing comes from the fixed round length, so that rounds of any budget are sampled alike.
     return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), measures.kept_weights(net),
-                 grid_every(cfg.train.eval_every_n_steps, round_length(cfg.train, batches), in_sweep))
+                 grid_every(cfg.train.eval_every_n_steps, fixed, in_sweep), fixed, flops.estimate(net, data.input_shape))
 
 
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:
@@ -160,12 +154,7 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
     stopped_by, reason = "max_rounds", f"after round {cfg.rounds - 1}: rounds={cfg.rounds} done"
     for k in range(cfg.rounds):
         interrupts.check(f" before round {k}")
-        with distributed.rank_zero_first():
-            if run_dir.is_done(k) and (problem := run_dir.round_damage(k)):
-                # Rounds are deterministic: training it again from round k-1 restores it exactly.
-                log.warning("Round %d: %s; moved the round to %s and training it again", k, problem, run_dir.move_aside(run_dir.round_dir(k)))
-            done = run_dir.is_done(k)
-            resume = None if done else resumable(run_dir, k)
+        done, resume = find_round(run_dir, k)
         if done:
             record, resume_from = run_dir.load_record(k), k
             summary.add_round(record)
@@ -182,31 +171,11 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
                     log.info("Round %d: %s, now %d hidden layers", k, change, growth.depth(net))
                 pruners.attach_masks(net, p)  # layers a policy added
             log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
-            distributed.check_agreement(k, net)  # under DDP: every rank holds the same masks and architecture
-            if resume is None:
-                run_dir.clear_partial(k)
-            if cfg.verify.enabled:
-                run_dir.save_start(k, net.state_dict())
-            save = (lambda write, k=k: run_dir.save_checkpoint(k, write)) if cfg.checkpoint.every_n_epochs else None
-            start = measures.kept_weights(net)
-            analyse = instability_rounds(cfg.analysis.instability, k)
-            start_state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analyse else None
-            supermask_acc = measures.untrained_accuracy(net, setup.test_loader) if setup.data.task == "classification" else None
-            record = fit(cfg, setup, k, run_dir.logger(k), seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume, save)
-            record.pruned, record.supermask_acc = removed, supermask_acc
-            record.dist_from_start = measures.relative_distance(net, start)
-            record.dist_from_init = measures.relative_distance(net, setup.init_weights)
-            path = analyse_instability(cfg, run_dir, setup, k, start_state) if analyse else None
-            record.instability_barrier = path["barrier"] if path else None
-            record.compression = stopping.compression(summary.rounds[0] if k else record, record)
-            arch = checkpoints.arch_of(net, cfg.model, setup.data.input_shape, setup.data.num_classes)
-            run_dir.save_round(k, net.state_dict(), masks.get(net), arch, record, instability=path)
-            run_dir.drop_checkpoint(k)
-            summary.add_round(record)
-            log.info("Round %d done: %s", k, record.describe())
-        for key, value in record.scalars().items():
-            round_writer.add_scalar(f"rounds/{key}", value, k)
-        round_writer.flush()
+            record, path = train_round(cfg, run_dir, setup, k, seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume,
+                                       dense=summary.rounds[0] if k else None)
+            record.pruned = removed
+            finish_round(cfg, run_dir, setup, record, path, summary)
+        log_round(round_writer, record)
         objective = record.objective(cfg.get("optimized_metric"))
 
         verdict = distributed.from_rank_zero(stopping.check(cfg.stop, summary.rounds[0], record))  # every rank stops together
@@ -218,80 +187,6 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup)
     round_writer.add_text("rounds/table", "```\n" + format_table(summary.rounds) + "\n```", summary.rounds[-1].round)
     round_writer.close()
     return objective, stopped_by, reason
-
-
-def resumable(run_dir: RunDir, k: int) -> tuple | None:
-    """(path, step) of round k's checkpoint from an interrupted attempt, if intact."""
-    try:
-        found = run_dir.checkpoint(k)
-    except DamagedArtifact as err:
-        log.warning("Round %d: %s; moved it aside, training the round from its start", k, err)
-        return None
-    if found is not None:
-        log.info("Round %d: resuming from its checkpoint at step %d (%s)", k, found[1], found[0])
-    return found
-
-
-def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation, seed: int, extra_callbacks=(),
-        resume: tuple | None = None, save_checkpoint=None) -> RoundRecord:
-    """Train `setup.net` once with a fresh optimizer, or go on from `resume`
-    (a checkpoint of this fit and its step); the round's record."""
-    net, t = setup.net, cfg.train
-    pl.seed_everything(seed, verbose=False)
-    module = tasks.for_task(setup.data.task)(net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block)
-    callbacks = list(extra_callbacks)
-    tracker = None
-    if setup.eval_every:
-        tracker = EarlyStopTracker(setup.eval_every, setup.val_loader, setup.test_loader)
-        callbacks.append(tracker)
-    if save_checkpoint is not None:
-        callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
-    path, step = resume if resume is not None else (None, None)
-    trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks, resume_step=step)
-    train_loader = TensorBatches(*setup.data.train, t.batch_size, shuffle=True, seed=seed, augment=setup.data.augment, **distributed.shard())
-    started = time.perf_counter()
-    trainer.fit(module, train_loader, setup.val_loader, ckpt_path=path, weights_only=True)
-    val = {}
-    if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
-        val = trainer.validate(module, setup.val_loader, verbose=False)[0]
-    test = trainer.test(module, setup.test_loader, verbose=False)[0]
-    return RoundRecord(
-        round=round_index,
-        density=masks.density(net),
-        layer_density={name: kept / total for name, (kept, total) in masks.counts(net).items()},
-        params_total=sum(p.numel() for p in net.parameters()),
-        params_nonzero=sum(int(p.count_nonzero()) for p in net.parameters()),
-        hidden_layers=growth.depth(net),
-        flops=flops.estimate(net, setup.data.input_shape),
-        **module.scores(best.best, val, test),
-        train_steps=trainer.global_step,
-        epochs=trainer.current_epoch,
-        seconds=round(time.perf_counter() - started, 3),
-        **(tracker.best if tracker is not None and tracker.best is not None else {}),
-        steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
-    )
-
-
-def instability_rounds(cfg: DictConfig, k: int) -> bool:
-    """Whether `analysis.instability` analyses round k."""
-    return bool(cfg.enabled) and (cfg.rounds is None or k in cfg.rounds)
-
-
-def analyse_instability(cfg: DictConfig, run_dir: RunDir, setup: Setup, k: int, start: dict) -> dict:
-    """Linear mode connectivity of round k (instability.py): the round's trained network
-    is one copy; a second is trained from the same `start` with another batch order.
-    Their test-error path, for instability.json; `setup.net` ends holding the round's weights."""
-    net = setup.net
-    trained = {key: value.detach().clone() for key, value in net.state_dict().items()}
-    seed = seeds.derive(cfg.seed, "instability", k)
-    log.info("Round %d: instability analysis, training a second copy from the round's start (batch seed %d)", k, seed)
-    net.load_state_dict(start)
-    run_dir.start_instability(k)
-    fit(cfg, setup, k, run_dir.logger(k, "instability"), seed)
-    path = instability.error_path(net, trained, net.state_dict(), setup.test_loader, cfg.analysis.instability.points)
-    barrier = instability.barrier(path)
-    log.info("Round %d: test-error barrier between the two copies %.4f (ends %.4f, %.4f)", k, barrier, path[0][1], path[-1][1])
-    return {"round": k, "seed": seed, "metric": "test_error", "points": [list(point) for point in path], "barrier": barrier}
 
 
 def verify(cfg: DictConfig, run_dir: RunDir, setup: Setup, rounds: list[RoundRecord]) -> dict:

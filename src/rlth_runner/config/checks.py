@@ -56,8 +56,11 @@ def policy_class(policy_cfg):
 
 def run_info(cfg: DictConfig) -> dict:
     """What summary.json says about the run before its rounds."""
-    return {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name,
+    info = {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name,
             "seed": cfg.seed, "rounds_planned": cfg.rounds}
+    if (cfg.get("branch") or {}).get("kind") is not None:  # a control off another run (branches/): which kind, and off what
+        info["branch"] = {"kind": cfg.branch.kind, "from": str(cfg.branch["from"]), "seed": cfg.branch.seed}
+    return info
 
 
 def _train(cfg) -> None:
@@ -74,6 +77,20 @@ def _train(cfg) -> None:
         if key in cfg.train:
             at_least(cfg, f"train.{key}", 0)
     choice(cfg, "train.optimizer", choices.OPTIMIZERS)
+    _lr_schedule(cfg)
+    choice(cfg, "train.budget", choices.BUDGETS)
+    at_least(cfg, "train.budget_cap", 1, meaning=": the longest round under train.budget=flops, in fixed round lengths")
+
+
+def _lr_schedule(cfg) -> None:
+    choice(cfg, "train.schedule.name", choices.LR_SCHEDULES)
+    integer(cfg, "train.schedule.warmup_steps", 0)
+    milestones = cfg.train.schedule.milestones
+    if not (isinstance(milestones, ListConfig) and all(is_int(m) and m >= 1 for m in milestones)
+            and list(milestones) == sorted(set(milestones))):
+        raise ConfigError(f"train.schedule.milestones={milestones!r} must be a list of increasing optimizer steps >= 1, such as [100,150]")
+    at_least(cfg, "train.schedule.gamma", 0, strict=True, meaning=": the factor applied to the lr at each milestone")
+    number(cfg, "train.schedule.min_lr_factor", 0, 1, high_open=False, meaning=": cosine's final lr as a fraction of train.lr")
 
 
 def _pruner(cfg) -> None:

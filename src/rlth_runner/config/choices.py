@@ -34,6 +34,16 @@ SCHEDULES = {
     "target": "rlth_runner.pruning.schedules:target",
 }
 
+# `train.schedule.name`: the learning rate's decay over a round (training/schedules.py, torch-free).
+LR_SCHEDULES = {
+    "constant": "rlth_runner.training.schedules:constant",
+    "step": "rlth_runner.training.schedules:step",
+    "cosine": "rlth_runner.training.schedules:cosine",
+}
+
+# `train.budget`: how many steps each round trains (budget.py).
+BUDGETS = ("fixed", "cumulative", "flops")
+
 # Each policy module must stay torch-free at import: validation loads it for `check`.
 POLICIES = {
     "reset": "rlth_runner.policies.reset:Reset",
@@ -42,6 +52,14 @@ POLICIES = {
     "reinit": "rlth_runner.policies.reinit:Reinit",
     "random_mask": "rlth_runner.policies.random_mask:RandomMask",
     "grow": "rlth_runner.policies.grow:Grow",
+    "lr_rewind": "rlth_runner.policies.lr_rewind:LrRewind",
+}
+
+# `branch.kind`: controls trained off a lottery run's rounds (branches/).
+BRANCHES = {
+    "reinit": "rlth_runner.branches.kinds:Reinit",
+    "random_prune": "rlth_runner.branches.kinds:RandomPrune",
+    "retrain": "rlth_runner.branches.kinds:Retrain",
 }
 
 # A dataset's `task` picks the LightningModule that trains on it.

@@ -19,13 +19,17 @@ from omegaconf import OmegaConf
 # Keys (or prefixes ending in ".") that a re-run in the same directory may change.
 # The validation grid and the analyses measure the training without changing it (no weight, no random stream).
 SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
-        "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "analysis.")
+        "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "analysis.",
+        "branch.from", "branch.rounds")  # a branch lives inside its parent; its rounds are independent of each other
 
 
 # Keys added after runs were made, with the value that older versions behaved
 # as: a run directory whose fingerprint lacks one continues if this command
 # keeps that value (a run made before `hardware.strategy` existed was `auto`).
-ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False}
+ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False, "branch.kind": None, "branch.seed": None,
+         # issue 15: a constant learning rate and fixed-length rounds were all there was
+         "train.schedule.name": "constant", "train.schedule.warmup_steps": 0, "train.schedule.milestones": [],
+         "train.schedule.gamma": 0.1, "train.schedule.min_lr_factor": 0.0, "train.budget": "fixed", "train.budget_cap": 10}
 
 
 def _flatten(node, prefix: str = "") -> dict:
@@ -48,7 +52,8 @@ def settings(cfg) -> dict:
     # is set, so there `rounds` decides every mask: fix the horizon it implies.
     if kept.get("pruner.schedule") == "target" and kept.get("pruner.target_rounds") is None:
         kept["pruner.target_rounds"] = max(1, cfg.rounds - 1)
-    return dict(sorted(kept.items()))
+    # A config from before a key existed behaved as its ADDED value: say so, so that it compares equal.
+    return dict(sorted({**ADDED, **kept}.items()))
 
 
 def digest(values: dict) -> str:

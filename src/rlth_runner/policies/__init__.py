@@ -3,6 +3,7 @@
     reset        surviving weights back to their initial values (Frankle & Carbin)
     rewind       back to their values at step k (or epoch e) of round 0
     finetune     keep the trained values (classical pruning)
+    lr_rewind    keep the trained values, replay the learning-rate schedule from step k (Renda et al.)
     reinit       a fresh random initialisation, same mask (control)
     random_mask  initial values, but a random mask with each layer's density (control)
     grow         keep the trained values and insert a new hidden layer (RLTH)

@@ -30,10 +30,15 @@ class Policy(ABC):
       `check(cfg)`        (classmethod, torch-free) on the policy's config, before anything runs;
       `prepare(...)`      once, with the built network, before round 0: checks that need the model or data;
       `callbacks(k)`      for each round's fit: what the policy must see inside training;
+      `schedule_start(k)` for each round's fit: the learning-rate schedule's position at its first step;
       `apply(net, k)`     after round k's pruning (k >= 1), with the new masks in place.
     `final_form(net, rounds)` is the network as it will be in the last round, for
     checks of layer-name patterns against layers that do not exist yet.
     """
+
+    # What every round after the first starts from, when that is fixed for the run:
+    # "init" (init.pt) or "rewind" (rewind.pt). Branches (branches/) need it.
+    starts_from: str | None = None
 
     def __init__(self, cfg, ctx: PolicyContext):
         self.cfg, self.ctx = cfg, ctx
@@ -47,6 +52,11 @@ class Policy(ABC):
 
     def callbacks(self, round_index: int) -> list:
         return []
+
+    def schedule_start(self, round_index: int) -> int:
+        """The optimizer step of the round's learning-rate schedule its fit starts at; the fit
+        trains from there to the schedule's end (training/schedules.py)."""
+        return 0
 
     @abstractmethod
     def apply(self, net: "nn.Module", round_index: int) -> str | None:

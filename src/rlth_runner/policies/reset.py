@@ -7,6 +7,8 @@ from .base import Policy, load_weights
 
 
 class Reset(Policy):
+    starts_from = "init"
+
     def apply(self, net, round_index: int) -> None:
         from ..pruning import masks
 

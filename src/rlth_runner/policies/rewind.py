@@ -8,6 +8,7 @@ rewind.pt (training/rewind.py), so a resumed run, or one stopped after round
 
 from __future__ import annotations
 
+from ..budget import fixed_length as round_length  # round 0 trains the fixed length under every train.budget
 from ..config.values import ConfigError, integer
 from .base import Policy, load_weights
 
@@ -19,13 +20,8 @@ def step_of(cfg, batches_per_epoch: int) -> int:
     return cfg.step
 
 
-def round_length(train_cfg, batches_per_epoch: int) -> int:
-    """Optimizer steps one round takes: epochs x batches, capped by max_steps."""
-    steps = train_cfg.epochs * batches_per_epoch
-    return min(steps, train_cfg.max_steps) if train_cfg.max_steps else steps
-
-
 class Rewind(Policy):
+    starts_from = "rewind"
     step: int  # set by prepare
 
     @classmethod

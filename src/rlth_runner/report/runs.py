@@ -57,17 +57,21 @@ class Skipped:
 
 def find_run_dirs(path: Path) -> list[Path]:
     """Every directory at or below `path` that holds a summary.json. A run directory
-    holds no other run, so the walk does not descend into one (its event files and
-    checkpoints are most of a sweep's files)."""
+    holds no other run but its branches, so the walk descends into nothing else
+    of one (its event files and checkpoints are most of a sweep's files). Links are
+    followed (a sweep of branches links to them), and a run found twice counts once."""
     if not path.exists():
         raise ReportError(f"{path} does not exist")
     if not path.is_dir():
         raise ReportError(f"{path} is not a directory: give a run directory or a sweep directory")
-    found, summary = [], RunDir(path, writer=False).summary_path.name
-    for root, dirs, files in os.walk(path):
+    layout = RunDir(path, writer=False)
+    found, seen, summary, branches = [], set(), layout.summary_path.name, layout.branches.name
+    for root, dirs, files in os.walk(path, followlinks=True):
         if summary in files:
-            found.append(Path(root))
-            dirs.clear()
+            if Path(root).resolve() not in seen:
+                seen.add(Path(root).resolve())
+                found.append(Path(root))
+            dirs[:] = [d for d in dirs if d == branches]
         else:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
     return sorted(found, key=lambda found_dir: natural_order(str(found_dir)))

@@ -156,6 +156,24 @@ class RoundProgressBar(ProgressBar):
         self.on_train_end(trainer, pl_module)
 
 
+class StopAtStep(pl.Callback):
+    """End the fit after `steps` optimizer steps, which need not be whole epochs.
+
+    Lightning (2.6) resumes a fit that has a step limit (`max_steps`) from an
+    epoch-end checkpoint as if it had stopped inside that epoch: it runs the
+    epoch's end again and counts the epoch twice, so later epochs get another
+    batch order and the last one is lost. The Trainer is therefore built with
+    `max_epochs` alone, which restores like any epoch-based fit, and the limit
+    is set when training starts (before the progress bar reads it).
+    """
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_train_start(self, trainer, pl_module):
+        trainer.fit_loop.epoch_loop.max_steps = self.steps
+
+
 class RoundCheckpoint(Checkpoint):
     """Save the fit at an epoch's end, every `every_n_epochs` epochs once
     `min_interval_s` seconds have passed since the fit began or the last save.

@@ -9,6 +9,9 @@ Built for throughput on small networks (docs/performance.md): each
 step metrics go to the loggers every `log_every_n_steps` optimizer steps;
 epoch means are exact per-example means, summed on the device and read once
 per epoch, so on a GPU the host waits on the device only when it logs.
+The learning rate is set before every update from the round's schedule
+(training/schedules.py) and logged as `train/lr`: at step s, the LR of the
+update from s to s + 1.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 from .. import interrupts
 from ..config import choices
 from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
+from .schedules import LRSchedule
 
 # Lightning sets this attribute around every hook call, several times per step;
 # it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks
@@ -32,11 +36,12 @@ class TaskModule(pl.LightningModule):
     """The training loop shared by the tasks; a task subclass defines `measure`."""
 
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
-                 steps_per_block: int = 50):
+                 steps_per_block: int = 50, schedule: LRSchedule | None = None):
         super().__init__()
         self.net = net
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.steps_per_block = steps_per_block
+        self.schedule = schedule or LRSchedule("constant", lr, horizon=0)
         self.automatic_optimization = False
         self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
 
@@ -73,6 +78,10 @@ class TaskModule(pl.LightningModule):
             # With dataloader_iter Lightning leaves device placement to the step; a no-op when already there.
             batch = [t.to(device, non_blocking=True) for t in batch]
             loss, sums, n = self._step(batch, "train")
+            if self._lr_varies:  # set per update, so the block size cannot change the schedule
+                lr = self.schedule.lr(self.global_step)
+                for group in opt.optimizer.param_groups:
+                    group["lr"] = lr
             opt.zero_grad(set_to_none=True)
             if self._plain_steps:
                 loss.backward()
@@ -85,7 +94,7 @@ class TaskModule(pl.LightningModule):
             if interrupts.received is not None:  # a signal: stop at this step boundary
                 interrupts.check(f" at step {self.global_step}")
             if self.global_step % every == 0:
-                self._log_step({f"train/{name}_step": value / n for name, value in sums.items()})
+                self._log_step({**{f"train/{name}_step": value / n for name, value in sums.items()}, "train/lr": self.schedule.lr(self.global_step)})
         if not done:
             return None
         # The block's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
@@ -94,7 +103,7 @@ class TaskModule(pl.LightningModule):
     def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
         if not self.loggers:
             return
-        values = {k: float(v.detach()) for k, v in metrics.items()}
+        values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
         values["epoch"] = self.current_epoch
         for logger in self.loggers:
             logger.log_metrics(values, step=self.global_step)
@@ -116,6 +125,10 @@ class TaskModule(pl.LightningModule):
 
     def on_train_start(self):
         self._plain_steps = lightning_step_hooks_unused(self)
+        self._lr_varies = self.schedule.varies
+        if self.global_step == 0 and self.loggers:  # when resuming, the checkpoint's step has its point already
+            for logger in self.loggers:
+                logger.log_metrics({"train/lr": self.schedule.lr(0)}, step=0)
 
     def on_train_epoch_start(self):
         self.means["train"].pop()

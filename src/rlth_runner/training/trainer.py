@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from .. import distributed
 from ..rundir import LoggerLocation
-from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar
+from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
 
 
 def quiet_lightning() -> None:
@@ -35,13 +35,16 @@ def quiet_lightning() -> None:
 
 
 def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=(),
-                  resume_step: int | None = None) -> tuple[pl.Trainer, BestValidation]:
+                  resume_step: int | None = None, limits: tuple[int, int] | None = None) -> tuple[pl.Trainer, BestValidation]:
     """A Trainer for one round's fit, logging to `log_to` (one TensorBoard run per round).
 
     With `resume_step` (the step of the checkpoint the fit resumes from), the
-    logger purges the points an interrupted attempt wrote after that step."""
+    logger purges the points an interrupted attempt wrote after that step.
+    `limits`: (max_epochs, max_steps) of this fit (budget.trainer_limits), else train.epochs and train.max_steps."""
+    max_epochs, max_steps = limits or (train_cfg.epochs, train_cfg.max_steps or -1)
     best = BestValidation()
     callbacks = [
+        *([StopAtStep(max_steps)] if max_steps >= 0 else []),  # first: the progress bar reads the limit at the start
         EnforceMasks(),
         FiniteLossGuard(round_index),
         best,
@@ -58,8 +61,8 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
         plugins=ranks or None,
         precision=hardware_cfg.precision,
         deterministic=hardware_cfg.deterministic,
-        max_epochs=train_cfg.epochs,
-        max_steps=train_cfg.max_steps or -1,
+        max_epochs=max_epochs,
+        max_steps=-1,  # set by StopAtStep
         check_val_every_n_epoch=train_cfg.val_every_n_epochs,
         log_every_n_steps=train_cfg.log_every_n_steps,
         logger=logger,
