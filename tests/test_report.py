@@ -80,7 +80,7 @@ def expected(summaries: list[dict], k: int, key: str, scale: float = 1.0) -> tup
 def test_report_writes_a_self_contained_page_tables_and_plots(report):
     out, proc = report
     pngs = sorted(out.glob("*.png"))
-    assert {p.name for p in pngs} == {"accuracy.png", "early_stop.png", "distance.png", "curves_val_acc.png", "curves_val_loss.png"}
+    assert {p.name for p in pngs} == {"accuracy.png", "costs.png", "early_stop.png", "distance.png", "curves_val_acc.png", "curves_val_loss.png"}
     for png in pngs:
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 10_000, png
     page = (out / "index.html").read_text()
@@ -231,7 +231,7 @@ def test_every_plot_gives_a_group_the_same_colour(sweep, tmp_path, monkeypatch):
     drawn, save = [], plots.save
     monkeypatch.setattr(plots, "save", lambda fig, path: drawn.append(fig) or save(fig, path))
     cli.write(tmp_path, groups, [], [], "rlth-report test")
-    assert len(drawn) == 5
+    assert len(drawn) == 6
     from matplotlib.colors import to_hex
 
     for fig in drawn:
@@ -304,3 +304,18 @@ def test_report_imports_no_torch(report):
     imported = {line.rpartition("|")[2].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "rlth_runner.report.cli" in imported and "matplotlib" in imported
     assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "pytorch_lightning", "hydra")}
+
+
+def test_accuracy_against_costs_uses_nonzero_parameters_and_the_compute_spent_to_get_there(tmp_path):
+    from rlth_runner.report import costs
+
+    runs = [Run(tmp_path / str(seed), seed, [record(k, train_flops=1000 * (k + 1) + seed, test_acc=0.8 + 0.01 * k) for k in range(3)],
+                {}, {}) for seed in (0, 1)]
+    (group,) = [Group("policy=reset", runs)]
+    # round k costs every round up to it: 1000, 1000 + 2000, ... (+ the seed, per round)
+    assert costs.cumulative_flops(group) == {0: [1000, 1001], 1: [3000, 3002], 2: [6000, 6003]}
+    fig = costs.accuracy_against_costs([group], plots.colours([group]))
+    by_params, by_flops = fig.axes[:2]
+    assert list(by_params.lines[0].get_xdata()) == [100, 50, 25]  # params_nonzero of the rounds
+    assert list(by_flops.lines[0].get_xdata()) == [1000.5, 3001, 6001.5]
+    assert [round(y, 6) for y in by_flops.lines[0].get_ydata()] == [80, 81, 82]

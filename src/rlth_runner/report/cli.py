@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import curves, events, page, plots, tables
+from . import costs, curves, events, page, plots, tables
 from .groups import Group, group_runs
 from .runs import ReportError, Skipped, load_runs
 
@@ -95,6 +95,7 @@ def draw(out: Path, groups: list[Group], colours: dict[str, str]) -> list[page.P
     round_curves = events.load_curves([run for g in groups for run in g.runs])
     figures = [
         ("accuracy.png", "Test accuracy against weights remaining", lambda: plots.accuracy(groups, colours)),
+        ("costs.png", "Test accuracy against nonzero parameters and training compute", lambda: costs.accuracy_against_costs(groups, colours)),
         ("early_stop.png", "Early-stop step against weights remaining", lambda: plots.early_stop(groups, colours)),
         ("distance.png", "Learning distance against weights remaining", lambda: plots.distance(groups, colours)),
         ("curves_val_acc.png", "Validation accuracy per round", lambda: curves.round_curves(groups, round_curves, colours, "acc")),
