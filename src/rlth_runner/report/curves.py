@@ -71,12 +71,14 @@ def round_curves(groups: list[Group], curves: dict[tuple[Path, int], RoundCurves
     if not rounds:
         return None
     fig, axes, cols = _panels(len(rounds), sharey=True)
+    trained = []  # every mean after step 0: the y axis fits these
     for i, (ax, k) in enumerate(zip(axes, rounds)):
         bands = {}
         for g in groups:
             data = [getattr(curves[run.path, k], which) for run in g.runs if (run.path, k) in curves]
             if data := [d for d in data if d]:
                 bands[g.label] = band(data, scale)
+                trained += [m for x, m in zip(bands[g.label][0], bands[g.label][1]) if x > 0]
         _draw_panel(ax, bands, groups, colours)
         ax.set_xlim(left=0)
         ax.set_title(_round_title(groups, k), fontsize="medium")
@@ -85,8 +87,16 @@ def round_curves(groups: list[Group], curves: dict[tuple[Path, int], RoundCurves
             ax.set_ylabel(ylabel)
         if i + cols >= len(rounds):
             ax.set_xlabel("optimizer step")
+    note = ""
+    if trained:
+        # Step 0 (untrained: chance accuracy, a loss far above the rest) would squash the
+        # part of the curves where the rounds differ; its point stays on the x axis's start, off the y range.
+        lo, hi = min(trained), max(trained)
+        pad = 0.08 * (hi - lo) or 0.05 * abs(hi) or 0.1
+        axes[0].set_ylim(lo - pad, hi + pad)
+        note = "; y axis fitted to the points after step 0"
     grid = all(c.grid for c in curves.values())
-    fig.suptitle(f"{title} during each round, mean ± std over seeds ({'validation grid' if grid else 'evaluated once per epoch'})")
+    fig.suptitle(f"{title} during each round, mean ± std over seeds ({'validation grid' if grid else 'evaluated once per epoch'}{note})")
     legend(fig, axes)
     return fig
 
