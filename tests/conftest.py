@@ -45,3 +45,15 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.002)
+
+
+def all_scalars(out: Path) -> dict:
+    """Every TensorBoard scalar series of a run, by `<run>/<tag>`: what resumed-equals-uninterrupted tests compare."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series = {}
+    for events in sorted((out / "tensorboard").iterdir()):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        series.update({f"{events.name}/{t}": [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]})
+    return series

@@ -13,6 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import rlth_runner.fitting as fitting
+from conftest import all_scalars
 from rlth_runner.config import ConfigError, validate
 from rlth_runner.runner import run
 from rlth_runner.training.schedules import LRSchedule
@@ -113,15 +114,6 @@ def test_lr_rewind_keeps_the_trained_weights_and_replays_the_schedule_from_its_s
         for layer, kept in mask.items():
             assert torch.equal(start[f"{layer}.weight"], trained[f"{layer}.weight"] * kept)
             assert not torch.equal(kept, weights(out, k - 1, "mask.pt")[layer])  # it was pruned
-
-
-def all_scalars(out: Path) -> dict:
-    series = {}
-    for events in sorted((out / "tensorboard").iterdir()):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        series.update({f"{events.name}/{t}": [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]})
-    return series
 
 
 @pytest.mark.parametrize("killed, schedule", [

@@ -20,6 +20,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import all_scalars
 from rlth_runner.config import ConfigError
 from rlth_runner.runner import RunError, run
 
@@ -243,15 +244,6 @@ def test_the_summary_run_has_each_round_once_after_any_resume(runs, tmp_path):
 
 
 # ------------------------------------------------------------------ checkpoints inside a round
-
-def all_scalars(out: Path) -> dict:
-    series = {}
-    for events in sorted((out / "tensorboard").iterdir()):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        series.update({f"{events.name}/{t}": [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]})
-    return series
-
 
 def test_a_round_killed_after_a_checkpoint_resumes_from_it_exactly(runs, tmp_path, monkeypatch, caplog):
     from rlth_runner.training import callbacks

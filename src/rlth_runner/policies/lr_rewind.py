@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 
 from ..budget import fixed_length
-from ..config.values import ConfigError, integer
+from ..config.values import ConfigError
 from .base import Policy
-from .rewind import step_of
+from .rewind import check_point, step_of
 
 
 class LrRewind(Policy):
@@ -25,11 +25,7 @@ class LrRewind(Policy):
 
     @classmethod
     def check(cls, cfg) -> None:
-        integer(cfg, "step", 0, allow_none=True)
-        integer(cfg, "epoch", 0, allow_none=True)
-        if cfg.get("step") is None and cfg.get("epoch") is None:
-            raise ConfigError("policy.step=None: policy=lr_rewind needs policy.step (an optimizer step of the learning-rate schedule) "
-                              "or policy.epoch")
+        check_point(cfg, "lr_rewind", "an optimizer step of the learning-rate schedule")
 
     def prepare(self, net, train_cfg, batches_per_epoch: int) -> None:
         self.step = step_of(self.cfg, batches_per_epoch)

@@ -13,6 +13,14 @@ from ..config.values import ConfigError, integer
 from .base import Policy, load_weights
 
 
+def check_point(cfg, policy: str, what: str) -> None:
+    """`step` or `epoch`, one of them set: the point a rewinding policy goes back to."""
+    integer(cfg, "step", 0, allow_none=True)
+    integer(cfg, "epoch", 0, allow_none=True)
+    if cfg.get("step") is None and cfg.get("epoch") is None:
+        raise ConfigError(f"policy.step=None: policy={policy} needs policy.step ({what}) or policy.epoch")
+
+
 def step_of(cfg, batches_per_epoch: int) -> int:
     """The optimizer step to capture: `epoch` (if set) epochs in, else `step`."""
     if cfg.get("epoch") is not None:
@@ -26,10 +34,7 @@ class Rewind(Policy):
 
     @classmethod
     def check(cls, cfg) -> None:
-        integer(cfg, "step", 0, allow_none=True)
-        integer(cfg, "epoch", 0, allow_none=True)
-        if cfg.get("step") is None and cfg.get("epoch") is None:
-            raise ConfigError("policy.step=None: policy=rewind needs policy.step (an optimizer step of round 0) or policy.epoch")
+        check_point(cfg, "rewind", "an optimizer step of round 0")
 
     def prepare(self, net, train_cfg, batches_per_epoch: int) -> None:
         self.step = step_of(self.cfg, batches_per_epoch)
