@@ -15,7 +15,7 @@ from .runs import Skipped
 from .tables import Table
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; padding: 0 1em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; padding: 0 1em; box-sizing: border-box; color: #222; }
 code { background: #f3f3f3; padding: 0 0.25em; overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
