@@ -57,3 +57,22 @@ def all_scalars(out: Path) -> dict:
         acc.Reload()
         series.update({f"{events.name}/{t}": [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]})
     return series
+
+
+class Killed(BaseException):
+    """What `kill_after_checkpoint` raises: as if the process were SIGKILLed there."""
+
+
+def kill_after_checkpoint(monkeypatch, version: str, epoch: int = 0) -> None:
+    """Stop the next run right after round `version`'s checkpoint at the end of `epoch`
+    (0-based), with more of the round to go; `monkeypatch.undo()` lets a re-run resume."""
+    from rlth_runner.training import callbacks
+
+    save = callbacks.RoundCheckpoint.on_train_epoch_end
+
+    def killed(self, trainer, pl_module):
+        save(self, trainer, pl_module)
+        if trainer.current_epoch == epoch and trainer.logger.version == version:
+            raise Killed
+
+    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed)

@@ -13,7 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import rlth_runner.fitting as fitting
-from conftest import all_scalars
+from conftest import Killed, all_scalars, kill_after_checkpoint
 from rlth_runner.config import ConfigError, validate
 from rlth_runner.runner import run
 from rlth_runner.training.schedules import LRSchedule
@@ -122,23 +122,11 @@ def test_lr_rewind_keeps_the_trained_weights_and_replays_the_schedule_from_its_s
     ("round_1", ("rounds=2", "policy=lr_rewind", "policy.step=30", "train.schedule.name=step", "train.schedule.milestones=[45,55]")),
 ], ids=["cosine", "lr_rewind"])
 def test_a_round_with_a_schedule_killed_after_a_checkpoint_resumes_exactly(make_cfg, tmp_path, monkeypatch, killed, schedule):
-    from rlth_runner.training import callbacks
-
     args = ("train.epochs=3", "train.max_steps=null", "checkpoint.min_interval_s=0", *schedule)
     straight, out = tmp_path / "straight", tmp_path / "run"
     run(make_cfg(*args, out=straight))
 
-    class Killed(BaseException):
-        pass
-
-    save = callbacks.RoundCheckpoint.on_train_epoch_end
-
-    def killed_after_the_first_epoch(self, trainer, pl_module):
-        save(self, trainer, pl_module)
-        if trainer.current_epoch == 0 and trainer.logger.version == killed:
-            raise Killed  # as if SIGKILLed right after the checkpoint at step 20, with more steps to go
-
-    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed_after_the_first_epoch)
+    kill_after_checkpoint(monkeypatch, killed)  # as if SIGKILLed right after the checkpoint at step 20, with more steps to go
     with pytest.raises(Killed):
         run(make_cfg(*args, out=out))
     assert (out / "rounds" / killed / "checkpoint.ckpt").exists()

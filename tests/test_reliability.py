@@ -20,7 +20,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import all_scalars
+from conftest import Killed, all_scalars, kill_after_checkpoint
 from rlth_runner.config import ConfigError
 from rlth_runner.runner import RunError, run
 
@@ -246,24 +246,12 @@ def test_the_summary_run_has_each_round_once_after_any_resume(runs, tmp_path):
 # ------------------------------------------------------------------ checkpoints inside a round
 
 def test_a_round_killed_after_a_checkpoint_resumes_from_it_exactly(runs, tmp_path, monkeypatch, caplog):
-    from rlth_runner.training import callbacks
-
     _, cfg = runs
     args = ("rounds=3", "train.epochs=4", "train.max_steps=null", "checkpoint.min_interval_s=0", "train.eval_every_n_steps=7")
     straight, out = tmp_path / "straight", tmp_path / "run"
     run(cfg(straight, *args))
 
-    class Killed(BaseException):
-        pass
-
-    save = callbacks.RoundCheckpoint.on_train_epoch_end
-
-    def killed_after_epoch_2_of_round_1(self, trainer, pl_module):
-        save(self, trainer, pl_module)
-        if trainer.current_epoch == 1 and trainer.logger.version == "round_1":
-            raise Killed  # as if SIGKILLed right after the checkpoint, with more epochs to go
-
-    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed_after_epoch_2_of_round_1)
+    kill_after_checkpoint(monkeypatch, "round_1", epoch=1)  # after epoch 2 of round 1, with more epochs to go
     with pytest.raises(Killed):
         run(cfg(out, *args))
     assert (out / "rounds" / "round_1" / "checkpoint.ckpt").exists()

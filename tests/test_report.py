@@ -319,3 +319,22 @@ def test_accuracy_against_costs_uses_nonzero_parameters_and_the_compute_spent_to
     assert list(by_params.lines[0].get_xdata()) == [100, 50, 25]  # params_nonzero of the rounds
     assert list(by_flops.lines[0].get_xdata()) == [1000.5, 3001, 6001.5]
     assert [round(y, 6) for y in by_flops.lines[0].get_ydata()] == [80, 81, 82]
+
+
+def test_groups_that_differ_in_one_number_get_accuracy_against_it(tmp_path):
+    from rlth_runner.report import swept
+
+    def runs(width, accs):
+        return [Run(tmp_path / f"{width}_{seed}", seed, [record(0, test_acc=acc, supermask_acc=0.1)], {"model.width": width},
+                    {"model.width": width, "seed": seed}) for seed, acc in enumerate(accs)]
+
+    groups = [Group(f"model.width={w}", runs(w, accs)) for w, accs in ((512, [0.8, 0.82]), (128, [0.7, 0.72]), (2048, [0.85, 0.87]))]
+    assert swept.swept_number(groups) == "model.width"
+    fig = swept.accuracy_against_swept(groups, plots.colours(groups))
+    (ax,) = fig.axes
+    trend = next(line for line in ax.lines if line.get_label() == "test accuracy, last round")
+    assert list(trend.get_xdata()) == [128, 512, 2048] and [round(y, 6) for y in trend.get_ydata()] == [71, 81, 86]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["128", "512", "2048"]
+    # two keys differing, or two groups: no such plot
+    groups[0].runs[0].settings["train.lr"] = 0.1
+    assert swept.swept_number(groups) is None and swept.swept_number(groups[1:]) is None

@@ -19,7 +19,9 @@ from .pruning import masks
 from .record import RoundRecord
 from .rundir import DamagedArtifact, LoggerLocation, RunDir
 from .summary import Summary
+from .training import edge_popup
 from .training import module as tasks
+from .training import regularisers
 from .training.callbacks import RoundCheckpoint
 from .training.early_stop import EarlyStopTracker
 from .training.schedules import LRSchedule
@@ -116,11 +118,13 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     length = budget.round_steps(t.budget, round_index, setup.fixed_steps, setup.dense_macs, macs, t.budget_cap)
     start = setup.policy.schedule_start(round_index)  # the fit trains the schedule's steps start .. length
     schedule = LRSchedule.from_config(t, length, start)
-    module = tasks.for_task(setup.data.task)(net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block, schedule)
+    search = edge_popup.for_fit(net, t, cfg.seed, round_index)  # train.mode=edge_popup: scores train, weights stay
+    module = tasks.for_task(setup.data.task)(search or net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block, schedule,
+                                             distance=regularisers.distance_to_start(net, t.distance_reg))
     callbacks = list(extra_callbacks)
     tracker = None
     if setup.eval_every:
-        tracker = EarlyStopTracker(setup.eval_every, setup.val_loader, setup.test_loader)
+        tracker = EarlyStopTracker(setup.eval_every, setup.val_loader, setup.test_loader, regression=setup.data.task == "regression")
         callbacks.append(tracker)
     if save_checkpoint is not None:
         callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
@@ -134,6 +138,7 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
         val = trainer.validate(module, setup.val_loader, verbose=False)[0]
     test = trainer.test(module, setup.test_loader, verbose=False)[0]
+    subnetwork_density = search.fold() if search is not None else None  # the round's result: the subnetwork's weights
     return RoundRecord(
         round=round_index,
         density=masks.density(net),
@@ -149,6 +154,8 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
         seconds=round(time.perf_counter() - started, 3),
         **(tracker.best if tracker is not None and tracker.best is not None else {}),
         steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
+        steps_to_target=tracker.steps_to(t.target_error) if tracker is not None else None,
+        subnetwork_density=subnetwork_density,
     )
 
 

@@ -42,17 +42,22 @@ class RoundRecord:
     # relative L2 distance the kept weights moved from the round's start and from initialisation, and
     # the test accuracy of the starting weights before training (classification only)
     steps_to_99: int | None = None
+    # train.target_error: the first step on the validation grid whose validation error (regression: MSE) is at most it
+    steps_to_target: int | None = None
     dist_from_start: float | None = None
     dist_from_init: float | None = None
     supermask_acc: float | None = None
     # analysis.instability: the test-error barrier between two copies trained from the round's start (instability.py)
     instability_barrier: float | None = None
+    # train.mode=edge_popup: the fraction of the prunable weights the round's subnetwork uses (training/edge_popup.py);
+    # None when the weights train
+    subnetwork_density: float | None = None
     extra: dict = field(default_factory=dict, repr=False)  # keys this version does not know (newer runs)
 
     # What the TensorBoard summary run plots against the round index, as rounds/<key>.
     SCALARS = ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression",
-               "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "dist_from_start", "dist_from_init",
-               "supermask_acc", "early_stop_step", "instability_barrier", "train_steps", "train_flops")
+               "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "steps_to_target", "dist_from_start", "dist_from_init",
+               "supermask_acc", "early_stop_step", "instability_barrier", "train_steps", "train_flops", "subnetwork_density")
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -9,6 +9,7 @@
     reinit        round k: `policy=reinit`'s fresh values         mixed(seed, k, "reinit")
     random_mask   round k: `policy=random_mask`'s permutation     mixed(seed, k, "random_mask")
     instability   round k: the second copy's batch order          mixed(seed, k, "instability")
+    scores        round k: train.mode=edge_popup's initial scores mixed(seed, k, "scores")
 
 `mixed` is `(base * 1000 + k) * 2**20 + crc32(stream) % 2**20`: stable across
 processes (unlike hash()) and distinct between streams. Within a round, the

@@ -73,6 +73,8 @@ def _train(cfg) -> None:
         integer(cfg, "train.eval_every_n_steps", 1, allow_none=True)
     integer(cfg, "train.steps_per_block", 1)
     at_least(cfg, "train.lr", 0, strict=True)
+    at_least(cfg, "train.distance_reg", 0, meaning=": the weight of the learning-distance term in the loss (0: off)")
+    at_least(cfg, "train.target_error", 0, allow_none=True, meaning=": the validation error steps_to_target waits for")
     for key in ("momentum", "weight_decay"):
         if key in cfg.train:
             at_least(cfg, f"train.{key}", 0)
@@ -80,6 +82,11 @@ def _train(cfg) -> None:
     _lr_schedule(cfg)
     choice(cfg, "train.budget", choices.BUDGETS)
     at_least(cfg, "train.budget_cap", 1, meaning=": the longest round under train.budget=flops, in fixed round lengths")
+    choice(cfg, "train.mode", choices.TRAIN_MODES)
+    density = cfg.train.edge_popup.density
+    if not (is_finite(density) and 0 < density <= 1):
+        raise ConfigError(f"train.edge_popup.density={density!r} must be in (0, 1]: the fraction of each layer's unpruned weights "
+                          "the subnetwork uses")
 
 
 def _lr_schedule(cfg) -> None:

@@ -44,6 +44,10 @@ LR_SCHEDULES = {
 # `train.budget`: how many steps each round trains (budget.py).
 BUDGETS = ("fixed", "cumulative", "flops")
 
+# `train.mode`: what a fit trains: the weights, or a score per weight that picks a
+# subnetwork of the frozen weights (training/edge_popup.py).
+TRAIN_MODES = ("weights", "edge_popup")
+
 # Each policy module must stay torch-free at import: validation loads it for `check`.
 POLICIES = {
     "reset": "rlth_runner.policies.reset:Reset",
@@ -80,7 +84,7 @@ STOP_METRICS = ("val_acc", "test_acc")
 # `optimized_metric`: keys of the last round's record (record.py) a sweeper may optimise.
 OPTIMIZED_METRICS = ("val_acc", "test_acc", "test_loss", "val_error", "test_error", "density", "compression", "params_nonzero",
                      "flops", "hidden_layers", "early_stop_step", "early_stop_val_acc", "early_stop_test_acc", "steps_to_99",
-                     "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier")
+                     "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier", "subnetwork_density")
 VERIFY_REFERENCES = ("dense", "final", "target")
 
 

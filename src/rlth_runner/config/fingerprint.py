@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 # Keys (or prefixes ending in ".") that a re-run in the same directory may change.
 # The validation grid and the analyses measure the training without changing it (no weight, no random stream).
 SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
-        "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "analysis.",
+        "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "train.target_error", "analysis.",
         "branch.from", "branch.rounds")  # a branch lives inside its parent; its rounds are independent of each other
 
 
@@ -29,7 +29,10 @@ SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.
 ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False, "branch.kind": None, "branch.seed": None,
          # issue 15: a constant learning rate and fixed-length rounds were all there was
          "train.schedule.name": "constant", "train.schedule.warmup_steps": 0, "train.schedule.milestones": [],
-         "train.schedule.gamma": 0.1, "train.schedule.min_lr_factor": 0.0, "train.budget": "fixed", "train.budget_cap": 10}
+         "train.schedule.gamma": 0.1, "train.schedule.min_lr_factor": 0.0, "train.budget": "fixed", "train.budget_cap": 10,
+         "train.distance_reg": 0.0,  # issue 16: no learning-distance term
+         # issue 16: the weights were what trained; the density was not read
+         "train.mode": "weights", "train.edge_popup.density": 0.5}
 
 
 def _flatten(node, prefix: str = "") -> dict:

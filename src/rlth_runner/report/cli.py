@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import costs, curves, events, page, plots, tables
+from . import costs, curves, events, page, plots, swept, tables, teacher
 from .groups import Group, group_runs
 from .runs import ReportError, Skipped, load_runs
 
@@ -96,11 +96,14 @@ def draw(out: Path, groups: list[Group], colours: dict[str, str]) -> list[page.P
     figures = [
         ("accuracy.png", "Test accuracy against weights remaining", lambda: plots.accuracy(groups, colours)),
         ("costs.png", "Test accuracy against nonzero parameters and training compute", lambda: costs.accuracy_against_costs(groups, colours)),
+        ("swept.png", "Test accuracy against the swept value", lambda: swept.accuracy_against_swept(groups, colours)),
         ("early_stop.png", "Early-stop step against weights remaining", lambda: plots.early_stop(groups, colours)),
         ("distance.png", "Learning distance against weights remaining", lambda: plots.distance(groups, colours)),
         ("curves_val_acc.png", "Validation accuracy per round", lambda: curves.round_curves(groups, round_curves, colours, "acc")),
         ("curves_val_loss.png", "Validation loss per round", lambda: curves.round_curves(groups, round_curves, colours, "loss")),
         ("instability.png", "Instability paths", lambda: curves.instability(groups, colours)),
+        ("sample_complexity.png", "Teacher data: test error and steps to the target error against weights remaining, "
+                                  "with the teacher's own density", lambda: teacher.sample_complexity(groups, colours)),
     ]
     drawn = []
     for name, caption, make in figures:

@@ -24,6 +24,7 @@ from torch import nn
 from .. import interrupts
 from ..config import choices
 from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
+from .regularisers import DistanceToStart
 from .schedules import LRSchedule
 
 # Lightning sets this attribute around every hook call, several times per step;
@@ -36,12 +37,13 @@ class TaskModule(pl.LightningModule):
     """The training loop shared by the tasks; a task subclass defines `measure`."""
 
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
-                 steps_per_block: int = 50, schedule: LRSchedule | None = None):
+                 steps_per_block: int = 50, schedule: LRSchedule | None = None, distance: DistanceToStart | None = None):
         super().__init__()
         self.net = net
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.steps_per_block = steps_per_block
         self.schedule = schedule or LRSchedule("constant", lr, horizon=0)
+        self.distance = distance  # train.distance_reg's term (regularisers.py); None: off
         self.automatic_optimization = False
         self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
 
@@ -78,6 +80,10 @@ class TaskModule(pl.LightningModule):
             # With dataloader_iter Lightning leaves device placement to the step; a no-op when already there.
             batch = [t.to(device, non_blocking=True) for t in batch]
             loss, sums, n = self._step(batch, "train")
+            penalty = None
+            if self.distance is not None:
+                penalty = self.distance()
+                loss = loss + penalty
             if self._lr_varies:  # set per update, so the block size cannot change the schedule
                 lr = self.schedule.lr(self.global_step)
                 for group in opt.optimizer.param_groups:
@@ -94,7 +100,8 @@ class TaskModule(pl.LightningModule):
             if interrupts.received is not None:  # a signal: stop at this step boundary
                 interrupts.check(f" at step {self.global_step}")
             if self.global_step % every == 0:
-                self._log_step({**{f"train/{name}_step": value / n for name, value in sums.items()}, "train/lr": self.schedule.lr(self.global_step)})
+                self._log_step({**{f"train/{name}_step": value / n for name, value in sums.items()}, "train/lr": self.schedule.lr(self.global_step),
+                                **({"train/distance_reg": penalty} if penalty is not None else {})})
         if not done:
             return None
         # The block's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
@@ -157,7 +164,10 @@ class TaskModule(pl.LightningModule):
         kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}
         if self.optimizer_name == "sgd":
             kwargs["momentum"] = self.momentum
-        return choices.resolve(choices.OPTIMIZERS, self.optimizer_name, "optimizer")(self.net.parameters(), **kwargs)
+        # Frozen parameters (train.mode=edge_popup's weights, training/edge_popup.py) stay out: Adam or
+        # weight decay would otherwise move them.
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        return choices.resolve(choices.OPTIMIZERS, self.optimizer_name, "optimizer")(trainable, **kwargs)
 
 
 class Classifier(TaskModule):
