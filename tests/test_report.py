@@ -338,3 +338,13 @@ def test_groups_that_differ_in_one_number_get_accuracy_against_it(tmp_path):
     # two keys differing, or two groups: no such plot
     groups[0].runs[0].settings["train.lr"] = 0.1
     assert swept.swept_number(groups) is None and swept.swept_number(groups[1:]) is None
+
+
+def test_columns_appear_only_where_some_run_has_the_measure(tmp_path):
+    teacher = Run(tmp_path, 0, [record(k, val_acc=None, test_acc=None, val_error=0.2, test_error=0.1, steps_to_target=10 * k)
+                                for k in range(2)], {}, {})
+    headers = [c.header for c in tables.columns([Group("dataset.N=500", [teacher])])]
+    assert "steps to target error (steps)" in headers and "early-stop step (steps)" in headers
+    assert "steps to 99% (steps)" not in headers and "subnetwork %" not in headers  # no accuracy curve, no edge-popup
+    popup = Run(tmp_path, 0, [record(0, subnetwork_density=0.5)], {}, {})
+    assert "subnetwork %" in [c.header for c in tables.columns([Group("train.mode=edge_popup", [popup])])]

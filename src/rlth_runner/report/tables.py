@@ -39,12 +39,17 @@ class Table:
 def columns(groups: list[Group]) -> list[Column]:
     """The per-round columns; the instability barrier and hidden layers (grow) only where some run has them."""
     if stats.regression(groups):
-        scores = [Column("test error (MSE)", "test_error", kind="error")]
+        scores = [Column("test error (MSE)", "test_error", kind="error"), Column("early-stop step (steps)", "early_stop_step", kind="steps")]
     else:
         scores = [Column("test acc %", "test_acc", 100), Column("early-stop step (steps)", "early_stop_step", kind="steps"),
                   Column("early-stop test acc %", "early_stop_test_acc", 100)]
-    out = [Column("weights left %", "density", 100), Column("nonzero params", "params_nonzero", kind="steps"), *scores,
-           Column("steps to 99% (steps)", "steps_to_99", kind="steps"), Column("dist from init (rel. L2)", "dist_from_init", kind="distance")]
+    out = [Column("weights left %", "density", 100), Column("nonzero params", "params_nonzero", kind="steps"), *scores]
+    # Measures that only some runs have (accuracy curves, train.target_error, train.mode=edge_popup): where they do.
+    for column in (Column("steps to 99% (steps)", "steps_to_99", kind="steps"), Column("steps to target error (steps)", "steps_to_target", kind="steps"),
+                   Column("subnetwork %", "subnetwork_density", 100)):
+        if stats.any_value(groups, column.key):
+            out.append(column)
+    out.append(Column("dist from init (rel. L2)", "dist_from_init", kind="distance"))
     if not stats.regression(groups):
         out.append(Column("supermask acc %", "supermask_acc", 100))
     if stats.any_value(groups, "instability_barrier"):
