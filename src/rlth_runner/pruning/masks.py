@@ -72,13 +72,14 @@ class MaskApplier:
     """`apply` with the (weight, mask) pairs gathered once, for the per-step hot path.
 
     Layers whose mask prunes nothing (all of round 0, a freshly grown layer)
-    are left out: their weights cannot need re-zeroing. Masks must not change
+    and frozen weights are left out: they cannot need re-zeroing. Masks must not change
     while an applier is in use; build a new one after pruning.
     """
 
     def __init__(self, model: nn.Module):
         pairs = [(layer.weight, getattr(layer, MASK)) for layer in masked_layers(model).values()]
-        pairs = [(w, m) for w, m in pairs if not bool(m.all())]
+        # Frozen weights (train.mode=edge_popup) never move, so they never need re-zeroing either.
+        pairs = [(w, m) for w, m in pairs if w.requires_grad and not bool(m.all())]
         self.weights = [w for w, _ in pairs]
         self.masks = [m for _, m in pairs]
 
