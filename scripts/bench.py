@@ -25,7 +25,7 @@ gives the optimizer steps each took, the loss of each one's final weights on
 the first training examples, and the largest difference between the two final
 networks' weights (same init, same batches, same Adam: only float rounding
 should separate them); a mismatch makes the script exit 1. The `imp` case runs
-3 rounds of IMP end to end through `rlth_runner.runner.run` and prints the
+3 rounds of IMP end to end through `rlth_runner.run.runner.run` and prints the
 seconds per round. The last line is `ratio <median>` for the first training
 case (LeNet-300-100 by default).
 
@@ -61,8 +61,8 @@ from rlth_runner.data.batches import EpochShuffle, TensorBatches  # noqa: E402
 from rlth_runner.models.lenet import LeNet300100  # noqa: E402
 from rlth_runner.models.mlp import MLP  # noqa: E402
 from rlth_runner.models.rlth_resnet import RLTHResNet  # noqa: E402
-from rlth_runner.pruning import masks  # noqa: E402
-from rlth_runner.pruning.magnitude import prune_layerwise  # noqa: E402
+from rlth_runner.lottery.pruning import masks  # noqa: E402
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise  # noqa: E402
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 LAYER_TYPES = ("Linear", "Conv2d")
@@ -213,7 +213,7 @@ def run_reference(case: Case, masked: bool, device) -> Trained:
 
 def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
     from rlth_runner.training.module import Classifier
-    from rlth_runner.rundir import RunDir
+    from rlth_runner.storage.rundir import RunDir
     from rlth_runner.training.trainer import build_trainer
 
     net = case.fresh(masked, device)
@@ -246,7 +246,7 @@ def same_work(case: Case, reference: Trained, rlth: Trained) -> tuple[bool, str]
 
 def compose_cfg(overrides: list[str]):
     from hydra import compose, initialize_config_dir
-    from rlth_runner.cli import CONFIG_DIR
+    from rlth_runner.entry.main import CONFIG_DIR
     from rlth_runner.config import validate
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -321,7 +321,7 @@ def bench_case(case: Case, args, device, hardware: str, workdir: Path) -> tuple[
 
 
 def bench_imp(args, hardware: str, workdir: Path) -> None:
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
 
     out = workdir / "imp"
     overrides = ["rounds=3", f"hardware={hardware}", f"paths.output_dir={out}", f"paths.data_dir={workdir / 'data'}"]
@@ -329,7 +329,7 @@ def bench_imp(args, hardware: str, workdir: Path) -> None:
         overrides.append("train.epochs=2")
     overrides += args.imp_overrides
     cfg = compose_cfg(overrides)
-    print(f"\n== imp: 3 rounds end to end through rlth_runner.runner.run ({cfg.dataset.name}, {cfg.model.name}, "
+    print(f"\n== imp: 3 rounds end to end through rlth_runner.run.runner.run ({cfg.dataset.name}, {cfg.model.name}, "
           f"{cfg.train.epochs} epochs/round, batch {cfg.train.batch_size}); overrides: {' '.join(overrides[3:]) or 'none'}", flush=True)
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # the run's own round table

@@ -96,11 +96,11 @@ def test_config_home_and_every_policy_import_without_torch():
 
 def test_every_policy_in_the_choices_is_a_policy():
     from rlth_runner.config import choices
-    from rlth_runner.policies import Policy
+    from rlth_runner.lottery.policies import Policy
 
     for name in choices.POLICIES:
         cls = choices.resolve(choices.POLICIES, name, "policy")
-        assert issubclass(cls, Policy) and cls.__module__ == f"rlth_runner.policies.{name}"
+        assert issubclass(cls, Policy) and cls.__module__ == f"rlth_runner.lottery.policies.{name}"
 
 
 # A path joined inside a run directory (`root / "rounds"`), or a file name of one.

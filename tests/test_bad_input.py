@@ -25,8 +25,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from conftest import FAST, rlth_run
-from rlth_runner import cli as cli_module
-from rlth_runner import sweeps
+from rlth_runner.entry import main as cli_module
+from rlth_runner.cluster import sweeps
 from rlth_runner.config import ConfigError, validate
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine without a usable GPU")
@@ -149,7 +149,7 @@ def test_gpu_hardware_without_a_gpu_is_one_line_before_the_data(cli, tmp_path, m
     def no_loading(*args, **kwargs):
         raise AssertionError("the data was loaded before the hardware was checked")
 
-    monkeypatch.setattr("rlth_runner.runner.load_dataset", no_loading)
+    monkeypatch.setattr("rlth_runner.run.runner.load_dataset", no_loading)
     code, _, err = cli(f"hardware={hardware}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2
     line = one_line(err, "hardware.accelerator=gpu: no GPU is usable on this machine")
@@ -167,7 +167,7 @@ def test_hardware_auto_trains_on_a_gpu_if_usable_else_the_cpu(cli, tmp_path):
 
 
 def test_hardware_check_names_what_the_gpu_lacks(composed, monkeypatch):
-    from rlth_runner import hardware
+    from rlth_runner.cluster import hardware
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

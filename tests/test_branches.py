@@ -8,11 +8,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rlth_runner import branches
-from rlth_runner.branches import kinds
+from rlth_runner.lottery import branches
+from rlth_runner.lottery.branches import kinds
 from rlth_runner.config import ConfigError
-from rlth_runner.rundir import RunDir
-from rlth_runner.runner import run
+from rlth_runner.storage.rundir import RunDir
+from rlth_runner.run.runner import run
 
 PARENT = ("rounds=4", "policy=reset", "pruner.sparsity=0.5", "train.max_steps=6")
 
@@ -23,7 +23,7 @@ def parent(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.cli import CONFIG_DIR
+    from rlth_runner.entry.main import CONFIG_DIR
 
     out = tmp_path_factory.mktemp("lottery") / "parent"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -75,7 +75,7 @@ def test_each_kind_starts_from_the_values_it_should(make_cfg, parent):
     from rlth_runner import seeds
     from rlth_runner.data import load_dataset
     from rlth_runner.models.build import build_model
-    from rlth_runner.pruning import masks, pruners
+    from rlth_runner.lottery.pruning import masks, pruners
 
     cfg = OmegaConf.load(parent / ".hydra" / "config.yaml")
     data = load_dataset(cfg.dataset, cfg.paths.data_dir, cfg.hardware)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rlth_runner import budget
+from rlth_runner.lottery import budget
 from rlth_runner.config import ConfigError, fingerprint, validate
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 # The FAST digits MLP (64 -> 32 -> 32 -> 10): MACs per example through the weights
 # 20% of each layer's weights are pruned per round, each layer keeping floor(n * (1 - p)^k + 0.5).

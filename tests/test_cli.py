@@ -116,7 +116,7 @@ def test_unknown_key_and_unknown_option_are_rejected(tmp_path):
 
 def test_round_table_marks_what_a_model_does_not_have():
     from rlth_runner.record import RoundRecord
-    from rlth_runner.summary import format_table
+    from rlth_runner.run.summary import format_table
 
     row = dict(density=1.0, layer_density={}, params_total=10, params_nonzero=10, val_acc=0.5, test_acc=0.5, test_loss=1.0, train_steps=3)
     lines = format_table([RoundRecord(round=0, hidden_layers=None, flops=None, **row), RoundRecord(round=1, hidden_layers=2, flops=1234, **row)]).splitlines()

@@ -18,11 +18,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.cli import CONFIG_DIR
+from rlth_runner.entry.main import CONFIG_DIR
 from rlth_runner.config import validate
 from rlth_runner.data import load_dataset
 from rlth_runner.models.build import build_model
-from rlth_runner.pruning import masks
+from rlth_runner.lottery.pruning import masks
 
 from test_data import offline  # noqa: F401 (a fixture)
 from test_models import MISMATCHES, PAIRS, SMALL, data_dir  # noqa: F401 (data_dir is a fixture)

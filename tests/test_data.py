@@ -21,7 +21,7 @@ from rlth_runner.data import DataError, TensorBatches
 from rlth_runner.data import cifar10, mnist, teacher
 from rlth_runner.data.augment import crop_flip
 from rlth_runner.data.idx import read_idx
-from rlth_runner.runner import RunError, run
+from rlth_runner.run.runner import RunError, run
 
 from conftest import rlth_run
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.cli import CONFIG_DIR
+from rlth_runner.entry.main import CONFIG_DIR
 from rlth_runner.data.mnist import DEBIAN_FASHION_MNIST, FILES
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 HAVE_DEBIAN_FILES = all((Path(DEBIAN_FASHION_MNIST) / f"{f}.gz").is_file() for f in FILES)
 

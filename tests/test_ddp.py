@@ -21,7 +21,7 @@ import torch
 from conftest import FAST, rlth_run, wait_for
 from omegaconf import OmegaConf
 
-from rlth_runner import distributed
+from rlth_runner.cluster import distributed
 from rlth_runner.config import ConfigError, validate
 from rlth_runner.data.batches import TensorBatches
 
@@ -115,10 +115,10 @@ def test_the_agreement_check_names_the_round_and_the_ranks_that_differ():
 
 
 def test_digests_see_a_changed_mask_and_a_grown_layer(make_cfg):
-    from rlth_runner import growth
+    from rlth_runner.lottery import growth
     from rlth_runner.data import load_dataset
     from rlth_runner.models.build import build_model
-    from rlth_runner.pruning import pruners
+    from rlth_runner.lottery.pruning import pruners
 
     cfg = make_cfg()
     torch.manual_seed(0)
@@ -141,7 +141,7 @@ def test_ranks_and_threads_come_from_the_environment(make_cfg, monkeypatch):
     assert distributed.rank_of(hw) == 1
     assert distributed.rank_of(make_cfg().hardware) == 0, "a single-process run is rank 0 whatever the environment"
     monkeypatch.setenv(distributed.LAUNCHED, "1")
-    monkeypatch.setattr("rlth_runner.threads.cores", lambda: 8)
+    monkeypatch.setattr("rlth_runner.cluster.threads.cores", lambda: 8)
     assert distributed.threads_per_rank(hw) == (4, "8 cores / (2 processes per job)")
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "8")  # one SLURM task holding both ranks: they share its cores
     assert distributed.threads_per_rank(hw)[0] == 4
@@ -176,7 +176,7 @@ def test_slurm_tasks_are_the_ranks_when_there_is_one_per_device(make_cfg, monkey
 
 def test_a_run_directory_that_is_not_the_writer_changes_nothing(tmp_path):
     from rlth_runner.record import RoundRecord
-    from rlth_runner.rundir import RunDir
+    from rlth_runner.storage.rundir import RunDir
 
     state = {"w": torch.ones(2)}
     record = RoundRecord(round=0, density=1.0, layer_density={}, params_total=2, params_nonzero=2, hidden_layers=1, flops=2,
@@ -220,7 +220,7 @@ def _rank(rank: int, port: int, differ: bool, results) -> None:
     """One of two processes started by hand (as torchrun would): LOCAL_RANK is set, so nothing is launched."""
     os.environ.update(LOCAL_RANK=str(rank), NODE_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from rlth_runner.pruning import masks
+    from rlth_runner.lottery.pruning import masks
 
     cfg = OmegaConf.create({"hardware": {"strategy": "ddp", "devices": 2, "accelerator": "cpu", "num_threads": 1}})
     net = torch.nn.Sequential(torch.nn.Linear(4, 3))

@@ -10,8 +10,8 @@ from torch import nn
 
 from conftest import Killed, all_scalars, kill_after_checkpoint
 from rlth_runner.config import ConfigError, validate
-from rlth_runner.pruning import masks
-from rlth_runner.runner import run
+from rlth_runner.lottery.pruning import masks
+from rlth_runner.run.runner import run
 from rlth_runner.training.regularisers import DistanceToStart, distance_to_start
 from test_lr_schedules import records, same, weights
 

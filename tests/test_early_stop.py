@@ -4,7 +4,7 @@ import json
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 
 def test_early_stop_step_is_the_lowest_validation_loss(make_cfg, tmp_path):

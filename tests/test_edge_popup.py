@@ -16,8 +16,8 @@ import torch
 from rlth_runner.config import ConfigError, fingerprint, validate
 from rlth_runner.data import TensorBatches
 from rlth_runner.models.mlp import MLP
-from rlth_runner.pruning import masks
-from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.lottery.pruning import masks
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 from rlth_runner.training.callbacks import EnforceMasks
 from rlth_runner.training.edge_popup import Subnetwork, chosen_count, top_entries
 from rlth_runner.training.module import Classifier
@@ -132,8 +132,8 @@ def straight(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.cli import CONFIG_DIR
-    from rlth_runner.runner import run
+    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.run.runner import run
 
     def cfg(out, *extra):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -145,7 +145,7 @@ def straight(tmp_path_factory):
 
 
 def test_a_round_records_and_saves_its_subnetwork(straight):
-    from rlth_runner.checkpoints import load_network
+    from rlth_runner.run.checkpoints import load_network
     from rlth_runner.data.digits import load_digits
 
     out, _ = straight
@@ -166,7 +166,7 @@ def test_a_round_records_and_saves_its_subnetwork(straight):
 
 
 def test_blocks_of_one_step_give_the_same_rounds(straight, tmp_path):
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
 
     out, cfg = straight
     run(cfg(tmp_path / "one", "train.steps_per_block=1"))
@@ -175,7 +175,7 @@ def test_blocks_of_one_step_give_the_same_rounds(straight, tmp_path):
 
 
 def test_a_round_killed_after_a_checkpoint_resumes_its_scores_exactly(straight, tmp_path, monkeypatch):
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
     from rlth_runner.training import callbacks
 
     out, cfg = straight

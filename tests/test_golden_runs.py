@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.cli import CONFIG_DIR
-from rlth_runner.runner import run
+from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.run.runner import run
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "refactor_baseline.json").read_text())
 

@@ -6,13 +6,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rlth_runner import flops, growth, policies
+from rlth_runner.analysis import flops
+from rlth_runner.lottery import growth, policies
 from rlth_runner.config import ConfigError, validate
 from rlth_runner.models.mlp import MLP
 from rlth_runner.models.rlth_resnet import RLTHResNet
-from rlth_runner.pruning import masks, pruners
-from rlth_runner.rundir import RunDir
-from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.lottery.pruning import masks, pruners
+from rlth_runner.storage.rundir import RunDir
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 
 PRUNER = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": None})
 
@@ -217,8 +218,8 @@ def test_bad_grow_values_name_the_key(make_cfg, overrides, needle):
 def test_model_dependent_grow_errors_come_before_any_file(tmp_path, overrides, needle):
     from hydra import compose, initialize_config_dir
 
-    from rlth_runner.cli import CONFIG_DIR
-    from rlth_runner.runner import run
+    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.run.runner import run
 
     out = tmp_path / "run"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
-from rlth_runner import checkpoints, growth
+from rlth_runner.run import checkpoints
+from rlth_runner.lottery import growth
 from rlth_runner.config import validate
 from rlth_runner.data import DataBundle
 from rlth_runner.data.digits import load_digits
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 GROW = ["policy=grow", "model.hidden_layers=0"]
 
@@ -35,12 +36,12 @@ def round_masks(run_dir, k):
 @pytest.fixture(scope="module")
 def grow_run(tmp_path_factory):
     """4 rounds from zero hidden layers, recording each round's optimizer."""
-    import rlth_runner.fitting as fitting
+    import rlth_runner.run.fitting as fitting
     import pytorch_lightning as pl
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.cli import CONFIG_DIR
+    from rlth_runner.entry.main import CONFIG_DIR
 
     out = tmp_path_factory.mktemp("grow") / "run"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from rlth_runner import instability
+from rlth_runner.analysis import instability
 
 
 def relu_net(first: list[float], second: list[list[float]]) -> nn.Module:
@@ -54,8 +54,8 @@ def test_masks_and_counters_come_from_the_first_end():
 def test_a_run_records_each_analysed_rounds_path_and_changes_nothing_else(make_cfg, tmp_path):
     import json
 
-    from rlth_runner.runner import run
-    from rlth_runner.rundir import RunDir, load_tensors
+    from rlth_runner.run.runner import run
+    from rlth_runner.storage.rundir import RunDir, load_tensors
 
     plain, analysed = tmp_path / "plain", tmp_path / "analysed"
     common = ("rounds=3", "policy=reset", "pruner.sparsity=0.5")
@@ -102,7 +102,7 @@ def test_bad_analysis_settings_are_one_line(make_cfg, override, start):
 
 def test_instability_needs_classification_data(make_cfg):
     from rlth_runner.config import ConfigError
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
 
     with pytest.raises(ConfigError, match="needs classification data: dataset=teacher is regression"):
         run(make_cfg("dataset=teacher", "analysis.instability.enabled=true"))

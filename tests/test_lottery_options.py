@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FAST, rlth_run
 from rlth_runner.config import ConfigError, validate
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 
 @pytest.mark.parametrize(

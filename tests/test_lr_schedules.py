@@ -12,11 +12,11 @@ import pytorch_lightning as pl
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import rlth_runner.fitting as fitting
+import rlth_runner.run.fitting as fitting
 from conftest import Killed, all_scalars, kill_after_checkpoint
 from rlth_runner.config import ConfigError, validate
-from rlth_runner.runner import run
-from rlth_runner.training.schedules import LRSchedule
+from rlth_runner.run.runner import run
+from rlth_runner.training.lr_schedules import LRSchedule
 
 LR = 1e-3
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rlth_runner import measures
-from rlth_runner.pruning import masks
+from rlth_runner.analysis import measures
+from rlth_runner.lottery.pruning import masks
 
 
 def two_layers():
@@ -49,7 +49,7 @@ def test_untrained_accuracy_is_the_accuracy_of_the_weights_as_they_are():
 
 
 def test_a_run_records_the_measures(make_cfg):
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
 
     rounds = run(make_cfg("rounds=2", "policy=reset", "train.eval_every_n_steps=2"))["summary"]["rounds"]
     for r in rounds:
@@ -63,7 +63,7 @@ def test_the_summary_run_plots_the_measures_and_holds_the_table(make_cfg, tmp_pa
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.text import plugin_data_pb2  # noqa: F401 - the text plugin is installed
 
-    from rlth_runner.runner import run
+    from rlth_runner.run.runner import run
 
     out = tmp_path / "run"
     summary = run(make_cfg("rounds=2", out=out))["summary"]
@@ -83,8 +83,8 @@ def test_the_hparams_row_holds_the_settings_and_every_final_measure(make_cfg, tm
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from rlth_runner.hparams import METRICS
-    from rlth_runner.runner import run
+    from rlth_runner.run.hparams import METRICS
+    from rlth_runner.run.runner import run
 
     out = tmp_path / "run"
     last = run(make_cfg("rounds=2", "train.eval_every_n_steps=4", "analysis.instability.enabled=true",

@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from rlth_runner.cli import CONFIG_DIR
+from rlth_runner.entry.main import CONFIG_DIR
 from rlth_runner.config import validate
 from rlth_runner.models.build import ModelDataMismatch, build_model
 from rlth_runner.models.common import ModelInputError
@@ -20,8 +20,8 @@ from rlth_runner.models.conv import ConvNet
 from rlth_runner.models.lenet import LeNet5, LeNet300100
 from rlth_runner.models.resnet import CifarResNet
 from rlth_runner.models.vgg import VGG
-from rlth_runner.pruning import masks
-from rlth_runner.runner import RunError, run
+from rlth_runner.lottery.pruning import masks
+from rlth_runner.run.runner import RunError, run
 
 from conftest import rlth_run
 from test_data import fake_mnist, offline, write_cifar10, write_mnist  # noqa: F401 (offline is a fixture)

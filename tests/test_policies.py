@@ -6,12 +6,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rlth_runner import policies
+from rlth_runner.lottery import policies
 from rlth_runner.models.mlp import MLP
-from rlth_runner.pruning import masks
-from rlth_runner.pruning.magnitude import prune_layerwise
-from rlth_runner.rundir import RunDir
-from rlth_runner.runner import run
+from rlth_runner.lottery.pruning import masks
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.storage.rundir import RunDir
+from rlth_runner.run.runner import run
 
 
 def build():

@@ -9,7 +9,7 @@ from torch import nn
 
 from rlth_runner.models.mlp import MLP
 from rlth_runner.config import ConfigError
-from rlth_runner.pruning import masks, pruners
+from rlth_runner.lottery.pruning import masks, pruners
 
 ROUNDS = 6
 

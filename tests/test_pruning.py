@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from rlth_runner.models.mlp import MLP
-from rlth_runner.pruning import masks, schedules
-from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.lottery.pruning import masks, density_schedules as schedules
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 
 
 def make_net(seed=0):

@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import Killed, all_scalars, kill_after_checkpoint
 from rlth_runner.config import ConfigError
-from rlth_runner.runner import RunError, run
+from rlth_runner.run.runner import RunError, run
 
 BASE = ("rounds=4",)
 
@@ -53,7 +53,7 @@ def runs(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.cli import CONFIG_DIR
+    from rlth_runner.entry.main import CONFIG_DIR
 
     root = tmp_path_factory.mktemp("reliability")
 
@@ -123,7 +123,7 @@ def test_rounds_decide_the_masks_of_the_target_schedule(runs, tmp_path):
 
 HOLD = """
 import sys, time
-from rlth_runner.rundir import RunDir
+from rlth_runner.storage.rundir import RunDir
 with RunDir(sys.argv[1]).lock():
     print("held", flush=True)
     time.sleep(60)
@@ -266,7 +266,7 @@ def test_a_round_killed_after_a_checkpoint_resumes_from_it_exactly(runs, tmp_pat
 
 
 def test_short_rounds_take_no_checkpoint(runs, tmp_path, monkeypatch):
-    from rlth_runner.rundir import RunDir
+    from rlth_runner.storage.rundir import RunDir
 
     saved = []
     monkeypatch.setattr(RunDir, "save_checkpoint", lambda self, k, write: saved.append(k))
@@ -298,7 +298,7 @@ def test_a_checkpoint_replaced_but_not_yet_recorded_is_checked_by_loading(tmp_pa
     # Killed between the rename and the new checksum entry: the new checkpoint must not be refused for the old entry.
     import torch
 
-    from rlth_runner.rundir import RunDir
+    from rlth_runner.storage.rundir import RunDir
 
     run_dir = RunDir(tmp_path / "run")
     run_dir.save_checkpoint(1, lambda path: torch.save({"global_step": 5}, path))

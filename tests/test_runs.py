@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rlth_runner.runner import RunError, run
+from rlth_runner.run.runner import RunError, run
 
 
 def weights(run_dir, k):

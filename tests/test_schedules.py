@@ -5,7 +5,7 @@ import zlib
 import pytest
 
 from rlth_runner import seeds
-from rlth_runner.pruning import schedules
+from rlth_runner.lottery.pruning import density_schedules as schedules
 
 
 def test_imp_removes_a_fraction_of_the_remaining_weights():

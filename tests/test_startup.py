@@ -11,7 +11,7 @@ HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "lightning")
 # packages ended up in sys.modules.
 PROBE = f"""
 import sys
-from rlth_runner.cli import main
+from rlth_runner.entry.main import main
 sys.argv = ["rlth-run", *sys.argv[1:]]
 try:
     main()

@@ -5,9 +5,9 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from rlth_runner import stopping
+from rlth_runner.lottery import stopping
 from rlth_runner.record import RoundRecord
-from rlth_runner.runner import run
+from rlth_runner.run.runner import run
 
 STOP = dict(accuracy=None, metric="val_acc", density=None, compression=None)
 

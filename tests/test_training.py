@@ -5,8 +5,8 @@ import torch
 
 from rlth_runner.data import TensorBatches
 from rlth_runner.models.mlp import MLP
-from rlth_runner.pruning import masks
-from rlth_runner.pruning.magnitude import prune_layerwise
+from rlth_runner.lottery.pruning import masks
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 from rlth_runner.training.callbacks import EnforceMasks
 from rlth_runner.training.module import Classifier
 

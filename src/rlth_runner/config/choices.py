@@ -23,22 +23,22 @@ OPTIMIZERS = {"adam": "torch.optim:Adam", "adamw": "torch.optim:AdamW", "sgd": "
 
 PRUNERS = {
     "l1_filter": PrunerChoice(("layer",), None, structured=True),
-    "magnitude": PrunerChoice(("layer", "global"), "rlth_runner.pruning.magnitude:scores"),
-    "random": PrunerChoice(("layer", "global"), "rlth_runner.pruning.random:scores"),
+    "magnitude": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.magnitude:scores"),
+    "random": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.random:scores"),
 }
 
 SCHEDULES = {
-    "imp": "rlth_runner.pruning.schedules:imp",
-    "level": "rlth_runner.pruning.schedules:level",
-    "one_shot": "rlth_runner.pruning.schedules:one_shot",
-    "target": "rlth_runner.pruning.schedules:target",
+    "imp": "rlth_runner.lottery.pruning.density_schedules:imp",
+    "level": "rlth_runner.lottery.pruning.density_schedules:level",
+    "one_shot": "rlth_runner.lottery.pruning.density_schedules:one_shot",
+    "target": "rlth_runner.lottery.pruning.density_schedules:target",
 }
 
-# `train.schedule.name`: the learning rate's decay over a round (training/schedules.py, torch-free).
+# `train.schedule.name`: the learning rate's decay over a round (training/lr_schedules.py, torch-free).
 LR_SCHEDULES = {
-    "constant": "rlth_runner.training.schedules:constant",
-    "step": "rlth_runner.training.schedules:step",
-    "cosine": "rlth_runner.training.schedules:cosine",
+    "constant": "rlth_runner.training.lr_schedules:constant",
+    "step": "rlth_runner.training.lr_schedules:step",
+    "cosine": "rlth_runner.training.lr_schedules:cosine",
 }
 
 # `train.budget`: how many steps each round trains (budget.py).
@@ -50,20 +50,20 @@ TRAIN_MODES = ("weights", "edge_popup")
 
 # Each policy module must stay torch-free at import: validation loads it for `check`.
 POLICIES = {
-    "reset": "rlth_runner.policies.reset:Reset",
-    "rewind": "rlth_runner.policies.rewind:Rewind",
-    "finetune": "rlth_runner.policies.finetune:Finetune",
-    "reinit": "rlth_runner.policies.reinit:Reinit",
-    "random_mask": "rlth_runner.policies.random_mask:RandomMask",
-    "grow": "rlth_runner.policies.grow:Grow",
-    "lr_rewind": "rlth_runner.policies.lr_rewind:LrRewind",
+    "reset": "rlth_runner.lottery.policies.reset:Reset",
+    "rewind": "rlth_runner.lottery.policies.rewind:Rewind",
+    "finetune": "rlth_runner.lottery.policies.finetune:Finetune",
+    "reinit": "rlth_runner.lottery.policies.reinit:Reinit",
+    "random_mask": "rlth_runner.lottery.policies.random_mask:RandomMask",
+    "grow": "rlth_runner.lottery.policies.grow:Grow",
+    "lr_rewind": "rlth_runner.lottery.policies.lr_rewind:LrRewind",
 }
 
 # `branch.kind`: controls trained off a lottery run's rounds (branches/).
 BRANCHES = {
-    "reinit": "rlth_runner.branches.kinds:Reinit",
-    "random_prune": "rlth_runner.branches.kinds:RandomPrune",
-    "retrain": "rlth_runner.branches.kinds:Retrain",
+    "reinit": "rlth_runner.lottery.branches.kinds:Reinit",
+    "random_prune": "rlth_runner.lottery.branches.kinds:RandomPrune",
+    "retrain": "rlth_runner.lottery.branches.kinds:Retrain",
 }
 
 # A dataset's `task` picks the LightningModule that trains on it.

@@ -6,7 +6,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from .. import distributed
+from ..cluster import distributed
 from ..config import choices
 from .bundle import DataBundle
 from .errors import DataError

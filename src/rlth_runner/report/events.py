@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..rundir import RunDir
+from ..storage.rundir import RunDir
 from .configs import natural_order
 from .runs import Run
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..record import RoundRecord
-from ..rundir import RunDir
+from ..storage.rundir import RunDir
 from .configs import CONFIG, find_config, natural_order, read_config
 
 

@@ -15,7 +15,7 @@ import torch
 from pytorch_lightning.callbacks import Checkpoint, ProgressBar
 from tqdm.auto import tqdm
 
-from ..pruning.masks import MaskApplier
+from ..lottery.pruning.masks import MaskApplier
 
 
 class NonFiniteLossError(RuntimeError):

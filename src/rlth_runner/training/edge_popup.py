@@ -30,8 +30,8 @@ from torch import nn
 from torch.func import functional_call
 
 from .. import seeds
-from ..pruning import masks
-from ..pruning.schedules import target_count
+from ..lottery.pruning import masks
+from ..lottery.pruning.density_schedules import target_count
 
 
 class ChooseTop(torch.autograd.Function):

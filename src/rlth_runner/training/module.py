@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import interrupts
 from ..config import choices
-from .blocks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
+from ..run import interrupts
+from .lr_schedules import LRSchedule
 from .regularisers import DistanceToStart
-from .schedules import LRSchedule
+from .step_chunks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
 
 # Lightning sets this attribute around every hook call, several times per step;
 # it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..pruning import masks
+from ..lottery.pruning import masks
 
 
 class DistanceToStart(nn.Module):

@@ -16,8 +16,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .. import distributed
-from ..rundir import LoggerLocation
+from ..cluster import distributed
+from ..storage.rundir import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
 
 
