@@ -221,7 +221,7 @@ def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
     out = Path(tempfile.mkdtemp(dir=workdir))
     sync(device)
     started = clock()
-    trainer, _ = build_trainer(cfg.train, cfg.hardware, 0, cfg.rounds, RunDir(out).logger(0))
+    trainer, _ = build_trainer(cfg.train, cfg.hardware, 0, cfg.rounds, RunDir(out).tensorboard_location(0))
     train = TensorBatches(*case.train, BATCH, shuffle=True, seed=SEED)
     trainer.fit(module, train, TensorBatches(*case.val, EVAL_BATCH))
     sync(device)

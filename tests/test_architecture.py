@@ -110,7 +110,7 @@ RUN_DIR_NAMES = re.compile(r"""/\s*f?["'](rounds|round_|tensorboard|verification
 def test_only_rundir_names_the_files_of_a_run_directory():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "rundir.py":
+        if path.relative_to(PACKAGE).as_posix() == "storage/layout.py":
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#")[0]

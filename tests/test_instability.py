@@ -55,7 +55,8 @@ def test_a_run_records_each_analysed_rounds_path_and_changes_nothing_else(make_c
     import json
 
     from rlth_runner.run.runner import run
-    from rlth_runner.storage.rundir import RunDir, load_tensors
+    from rlth_runner.storage.files import load_tensors
+    from rlth_runner.storage.rundir import RunDir
 
     plain, analysed = tmp_path / "plain", tmp_path / "analysed"
     common = ("rounds=3", "policy=reset", "pruner.sparsity=0.5")

@@ -213,7 +213,7 @@ def _exit(message: str, code: int) -> None:
 
 def report_sweep(sweep_dir: Path) -> bool:
     """Print how this command's sweep jobs ended; whether any failed."""
-    from ..storage.rundir import job_summaries
+    from ..storage.scan import job_summaries
 
     tally = sweeps.tally(job_summaries(sweep_dir, since_ns=invocation.started_ns))
     if not (tally.completed or tally.failed or tally.unfinished):

@@ -1,5 +1,6 @@
-"""A run's config: the one Hydra saved in its directory, flattened to dotted
-keys, and its result-deciding settings (config/fingerprint.py)."""
+"""A run's config (the newest copy Hydra saved in its directory, which
+storage/layout.py finds), flattened to dotted keys, and its result-deciding
+settings (config/fingerprint.py)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,6 @@ import functools
 import json
 import re
 from pathlib import Path
-
-CONFIG = Path(".hydra") / "config.yaml"
-INVOCATIONS = Path(".hydra") / "invocations"  # a re-run in the same directory saves its config here (cli.py)
-
-
-def natural_order(name: str) -> list:
-    """Job 10 after job 9, a re-run's `<time>_10` after `<time>_9`: digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def find_config(run_dir: Path) -> Path | None:
-    """The config of the newest invocation: a re-run's copy under .hydra/invocations/<time>[_n]/
-    (it may change only keys that decide no result), else the first one's."""
-    copies = list((run_dir / INVOCATIONS).glob("*/config.yaml"))
-    if copies:
-        return max(copies, key=lambda p: natural_order(p.parent.name))
-    return run_dir / CONFIG if (run_dir / CONFIG).is_file() else None
 
 
 def read_config(path: Path) -> tuple[dict, dict]:

@@ -15,8 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.rundir import RunDir
-from .configs import natural_order
+from ..storage.layout import RunLayout, natural_order
 from .runs import Run
 
 # Which curve a round shows: the validation grid (train.eval_every_n_steps) where
@@ -91,8 +90,7 @@ def _number(value) -> float | None:
 
 
 def round_curves(run: Run, k: int) -> RoundCurves | None:
-    where = RunDir(run.path, writer=False).logger(k)
-    directory = Path(where.save_dir) / where.name / where.version
+    directory = RunLayout(run.path).tensorboard_dir(k)
     if not directory.is_dir():
         return None
     scalars = read_scalars(directory, {*GRID.values(), *EPOCH.values()})

@@ -1,6 +1,6 @@
 """Finding run directories under the PATHs and loading the completed ones.
 
-A run directory is any directory holding a summary.json (rundir.py); a sweep
+A run directory is any directory holding a summary.json (storage/layout.py); a sweep
 directory holds many. Only completed runs are reported: the others are
 returned as `Skipped`, with the reason the command prints.
 """
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..record import RoundRecord
+from ..storage.layout import RunLayout, natural_order
 from ..storage.rundir import RunDir
-from .configs import CONFIG, find_config, natural_order, read_config
+from .configs import read_config
 
 
 class ReportError(Exception):
@@ -64,7 +65,7 @@ def find_run_dirs(path: Path) -> list[Path]:
         raise ReportError(f"{path} does not exist")
     if not path.is_dir():
         raise ReportError(f"{path} is not a directory: give a run directory or a sweep directory")
-    layout = RunDir(path, writer=False)
+    layout = RunLayout(path)
     found, seen, summary, branches = [], set(), layout.summary_path.name, layout.branches.name
     for root, dirs, files in os.walk(path, followlinks=True):
         if summary in files:
@@ -100,9 +101,9 @@ def load_run(run_dir: Path) -> Run | Skipped:
         records = [RoundRecord.from_dict(r) for r in summary["rounds"]]
     except (KeyError, TypeError, ValueError) as err:
         return Skipped(run_dir, f"the rounds in {directory.summary_path.name} cannot be read ({err})")
-    config_file = find_config(run_dir)
+    config_file = directory.newest_config()
     if config_file is None:
-        return Skipped(run_dir, f"no config: {CONFIG} is missing")
+        return Skipped(run_dir, f"no config: {directory.relative(directory.config_path)} is missing")
     try:
         config, settings = read_config(config_file)
     except Exception as err:  # noqa: BLE001 (yaml, OmegaConf and interpolation errors all mean: no usable config)

@@ -20,7 +20,9 @@ from ..data import DataBundle, TensorBatches
 from ..lottery import budget, growth, policies, stopping
 from ..lottery.pruning import masks
 from ..record import RoundRecord
-from ..storage.rundir import DamagedArtifact, LoggerLocation, RunDir
+from ..storage.layout import LoggerLocation
+from ..storage.ledger import DamagedArtifact
+from ..storage.rundir import RunDir
 from ..training import edge_popup, module as tasks, regularisers
 from ..training.callbacks import RoundCheckpoint
 from ..training.early_stop import EarlyStopTracker
@@ -72,7 +74,7 @@ def train_round(cfg: DictConfig, run_dir: RunDir, setup: Setup, k: int, batch_se
     analyse = instability_rounds(cfg.analysis.instability, k)
     start_state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analyse else None
     supermask_acc = measures.untrained_accuracy(net, setup.test_loader) if setup.data.task == "classification" else None
-    record = fit(cfg, setup, k, run_dir.logger(k), batch_seed, callbacks, resume, save)
+    record = fit(cfg, setup, k, run_dir.tensorboard_location(k), batch_seed, callbacks, resume, save)
     record.supermask_acc = supermask_acc
     record.dist_from_start = measures.relative_distance(net, start)
     record.dist_from_init = measures.relative_distance(net, setup.init_weights)
@@ -176,7 +178,7 @@ def analyse_instability(cfg: DictConfig, run_dir: RunDir, setup: Setup, k: int, 
     log.info("Round %d: instability analysis, training a second copy from the round's start (batch seed %d)", k, seed)
     net.load_state_dict(start)
     run_dir.start_instability(k)
-    fit(cfg, setup, k, run_dir.logger(k, "instability"), seed)
+    fit(cfg, setup, k, run_dir.tensorboard_location(k, "instability"), seed)
     path = instability.error_path(net, trained, net.state_dict(), setup.test_loader, cfg.analysis.instability.points)
     barrier = instability.barrier(path)
     log.info("Round %d: test-error barrier between the two copies %.4f (ends %.4f, %.4f)", k, barrier, path[0][1], path[-1][1])

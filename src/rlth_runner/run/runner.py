@@ -24,7 +24,8 @@ from ..lottery import branches, budget, growth, policies, stopping
 from ..lottery.pruning import masks, pruners
 from ..models.build import ModelDataMismatch, build_model
 from ..record import RoundRecord
-from ..storage.rundir import RunDir, RunDirBusy
+from ..storage.lock import RunDirBusy
+from ..storage.rundir import RunDir
 from ..training.callbacks import NonFiniteLossError
 from ..training.early_stop import grid_every
 from ..training.lr_schedules import check_fits
@@ -209,7 +210,7 @@ def verify(cfg: DictConfig, run_dir: RunDir, setup: Setup, rounds: list[RoundRec
         seed = cfg.verify.seed if cfg.verify.seed is not None else seeds.derive(cfg.seed, "verify")
         log.info("Verifying round %d's subnetwork: retraining it from its starting point (batch seed %d)", k, seed)
         run_dir.start_verification(k)
-        record = fit(cfg, setup, k, run_dir.logger(k, "verification"), seed)
+        record = fit(cfg, setup, k, run_dir.tensorboard_location(k, "verification"), seed)
         run_dir.save_verification({**record.to_dict(), "seed": seed})
     return {"policy": run_info(cfg)["policy"], "seed": seed, "val_acc": record.val_acc, "test_acc": record.test_acc,
             "train_steps": record.train_steps, **stopping.judge(cfg.verify, cfg.stop, rounds, record)}

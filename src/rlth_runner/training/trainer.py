@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from ..cluster import distributed
-from ..storage.rundir import LoggerLocation
+from ..storage.layout import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
 
 

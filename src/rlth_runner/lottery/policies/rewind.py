@@ -48,7 +48,7 @@ class Rewind(Policy):
             )
         run_dir = self.ctx.run_dir
         if run_dir.is_done(0):
-            from ...storage.rundir import DamagedArtifact
+            from ...storage.ledger import DamagedArtifact
 
             try:
                 captured = run_dir.rewind_step()

@@ -1,0 +1,194 @@
+"""Every path of a run directory, and nothing else joins a path inside one
+(tests/test_architecture.py checks). A round counts as done once its
+metrics.json exists; it is written last, so a run killed mid-round redoes
+only that round.
+
+    <run>/init.pt                          weights at step 0 (what `reset` rewinds to)
+    <run>/rewind.pt                        policy=rewind: {"step", "state"} captured in round 0
+    <run>/rounds/round_<k>/start.pt        verify.enabled: the weights round k started from
+    <run>/rounds/round_<k>/checkpoint.ckpt while round k trains: its last checkpoint (Lightning's format)
+    <run>/rounds/round_<k>/mask.pt         boolean masks by layer
+    <run>/rounds/round_<k>/weights.pt      final weights, masks included as buffers
+    <run>/rounds/round_<k>/arch.json       model config, data shape, hidden layers in order
+    <run>/rounds/round_<k>/metrics.json    the round's record (record.py)
+    <run>/rounds/round_<k>/instability.json analysis.instability: the error path between two copies, its barrier
+    <run>/tensorboard/round_<k>/           one TensorBoard run per round
+    <run>/tensorboard/summary/             per-round scalars against the round index
+    <run>/tensorboard/hparams/             the HPARAMS tab's row: settings and the last round's results
+    <run>/verification/metrics.json        verify.enabled: the retraining's record
+    <run>/verification/tensorboard/round_<k>/
+    <run>/instability/tensorboard/round_<k>/   analysis.instability: the second copy's curves
+    <run>/branches/<kind>/                 a control trained off this run's rounds (lottery/branches/): a run directory
+    <run>/.hydra/config.yaml               the composed config (Hydra's copy; a branch's: the settled one)
+    <run>/.hydra/invocations/<time>[_n]/   a later invocation's copy, so the run's own is never overwritten
+    <run>/summary.json
+    <run>/fingerprint.json                 the settings that decide the results (config/fingerprint.py)
+    <run>/checksums.json                   sha256 and size of every artifact above, as written (ledger.py)
+    <run>/.lock                            held (flock) by the process running in the directory (lock.py)
+    <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
+
+A sweep directory holds Hydra's multirun.yaml and one run directory per job.
+Torch-free: the report and the command line read paths before any training.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+HYDRA_DIR = ".hydra"  # Hydra's output_subdir for a run's first invocation
+INVOCATIONS = f"{HYDRA_DIR}/invocations"
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes to its output_subdir
+SWEEP_RECORD = "multirun.yaml"  # what Hydra writes to a sweep directory
+ROUND_RECORD = "metrics.json"
+
+
+def natural_order(name: str) -> list:
+    """Job 10 after job 9, a re-run's `<time>_10` after `<time>_9`: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class LoggerLocation:
+    """Where a TensorBoardLogger writes: <save_dir>/<name>/<version>/."""
+
+    save_dir: str
+    name: str
+    version: str
+
+
+class RoundPaths:
+    """The files in one round's folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.start, self.checkpoint = folder / "start.pt", folder / "checkpoint.ckpt"
+        self.mask, self.weights = folder / "mask.pt", folder / "weights.pt"
+        self.arch, self.record = folder / "arch.json", folder / ROUND_RECORD
+        self.instability = folder / "instability.json"
+        self.finished = (self.record, self.arch, self.mask, self.weights)  # what a finished round holds
+
+
+class RunLayout:
+    """The paths of the run directory at `root`; it reads and writes nothing."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def relative(self, path: Path) -> str:
+        """`path` as the ledger and messages name it."""
+        return str(path.relative_to(self.root))
+
+    @property
+    def init_path(self) -> Path:
+        return self.root / "init.pt"
+
+    @property
+    def rewind_path(self) -> Path:
+        return self.root / "rewind.pt"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def fingerprint_path(self) -> Path:
+        return self.root / "fingerprint.json"
+
+    @property
+    def checksums_path(self) -> Path:
+        return self.root / "checksums.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def damaged_path(self, path: Path, stamp: str) -> Path:
+        """Where `move_aside` keeps a damaged `path`; `stamp` tells the attempts apart."""
+        return self.root / "damaged" / stamp / path.relative_to(self.root)
+
+    # ---------------------------------------------------------------- rounds
+    @property
+    def rounds_dir(self) -> Path:
+        return self.root / "rounds"
+
+    def round_dir(self, k: int) -> Path:
+        return self.rounds_dir / f"round_{k}"
+
+    def round(self, k: int) -> RoundPaths:
+        return RoundPaths(self.round_dir(k))
+
+    def is_round_record(self, path: Path) -> bool:
+        return path.name == ROUND_RECORD and path.parent.parent == self.rounds_dir
+
+    @staticmethod
+    def holds_tensors(path: Path) -> bool:
+        """Whether `path` is saved with torch (weights, masks, checkpoints), not as JSON."""
+        return path.suffix in (".pt", ".ckpt")
+
+    @property
+    def verification_record(self) -> Path:
+        return self.root / "verification" / ROUND_RECORD
+
+    # ---------------------------------------------------------------- TensorBoard
+    @property
+    def tensorboard(self) -> Path:
+        """What `tensorboard --logdir` shows: one run per round, and `summary`."""
+        return self.root / "tensorboard"
+
+    @property
+    def summary_tensorboard(self) -> Path:
+        return self.tensorboard / "summary"
+
+    @property
+    def hparams_tensorboard(self) -> Path:
+        return self.tensorboard / "hparams"
+
+    def tensorboard_location(self, k: int, extra: str | None = None) -> LoggerLocation:
+        """Where round k's fit logs; `extra` ("verification", "instability"): a fit that is
+        not the round's own, kept out of tensorboard/ so that only the rounds overlay there."""
+        base = self.root / extra if extra else self.root
+        return LoggerLocation(str(base), self.tensorboard.name, f"round_{k}")
+
+    def tensorboard_dir(self, k: int, extra: str | None = None) -> Path:
+        where = self.tensorboard_location(k, extra)
+        return Path(where.save_dir) / where.name / where.version
+
+    # ---------------------------------------------------------------- branches
+    @property
+    def branches(self) -> Path:
+        return self.root / "branches"
+
+    def branch_dir(self, name: str) -> Path:
+        """A branch (lottery/branches/) of this run: a run directory of its own."""
+        return self.branches / name
+
+    # ---------------------------------------------------------------- Hydra's copies of the config
+    @property
+    def config_path(self) -> Path:
+        """The composed config the run was made with (Hydra's copy from its first invocation)."""
+        return self.root / HYDRA_DIR / HYDRA_FILES[0]
+
+    def hydra_files(self, subdir: str) -> list[Path]:
+        """What Hydra writes to `subdir` (its output_subdir, relative to the root)."""
+        return [self.root / subdir / name for name in HYDRA_FILES]
+
+    def hydra_subdir(self, stamp: str) -> str:
+        """Where a new invocation's copy of the config goes, relative to the root: `.hydra`,
+        unless an earlier invocation's copy is there, then the first free `.hydra/invocations/<stamp>[_n]`."""
+        if not any(path.exists() for path in self.hydra_files(HYDRA_DIR)):
+            return HYDRA_DIR
+        sub, n = f"{INVOCATIONS}/{stamp}", 1
+        while (self.root / sub).exists():
+            n += 1
+            sub = f"{INVOCATIONS}/{stamp}_{n}"
+        return sub
+
+    def newest_config(self) -> Path | None:
+        """The config of the newest invocation: a re-run's copy under .hydra/invocations/
+        (it may change only keys that decide no result), else the first one's."""
+        copies = list((self.root / INVOCATIONS).glob(f"*/{HYDRA_FILES[0]}"))
+        if copies:
+            return max(copies, key=lambda p: natural_order(p.parent.name))
+        return self.config_path if self.config_path.is_file() else None
