@@ -246,7 +246,7 @@ def same_work(case: Case, reference: Trained, rlth: Trained) -> tuple[bool, str]
 
 def compose_cfg(overrides: list[str]):
     from hydra import compose, initialize_config_dir
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
     from rlth_runner.config import validate
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

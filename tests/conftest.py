@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR, register_resolvers
+
+register_resolvers()  # conf/ names them; the entry point registers them the same way before composing
 
 # Small enough for a CPU test, big enough to train: digits, 1 hidden layer.
 FAST = ["train.epochs=1", "train.max_steps=8", "train.log_every_n_steps=2", "model.width=32"]

@@ -103,8 +103,9 @@ def test_every_policy_in_the_choices_is_a_policy():
         assert issubclass(cls, Policy) and cls.__module__ == f"rlth_runner.lottery.policies.{name}"
 
 
-# A path joined inside a run directory (`root / "rounds"`), or a file name of one.
-RUN_DIR_NAMES = re.compile(r"""/\s*f?["'](rounds|round_|tensorboard|verification)|["'][\w.-]*\.(pt|json)["']""")
+# A path joined inside a run directory (`root / "rounds"`), or a file name of one, Hydra's copies of the config included.
+RUN_DIR_NAMES = re.compile(r"""/\s*f?["'](rounds|round_|tensorboard|verification)|["'][\w.-]*\.(pt|json)["']"""
+                           r"""|["']\.hydra\b|["'](config|hydra|overrides|multirun)\.yaml["']""")
 
 
 def test_only_rundir_names_the_files_of_a_run_directory():

@@ -25,7 +25,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from conftest import FAST, rlth_run
+from rlth_runner.entry import invocation as invocation_module
 from rlth_runner.entry import main as cli_module
+from rlth_runner.entry.conf import CONFIG_DIR
+from rlth_runner.entry.invocation import Invocation
 from rlth_runner.cluster import sweeps
 from rlth_runner.config import ConfigError, validate
 
@@ -36,7 +39,7 @@ TINY = [*FAST, "rounds=1", "train.max_steps=2", "model.width=8"]
 @pytest.fixture(scope="module")
 def composed():
     """The default config, composed once: tests of single values change a copy (composing costs 0.1 s)."""
-    with initialize_config_dir(config_dir=cli_module.CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         base = compose(config_name="config", overrides=["paths.output_dir=unused"])
 
     def with_values(**values):
@@ -124,7 +127,7 @@ def test_read_only_run_dir_is_one_line(cli, tmp_path, monkeypatch, how):
             pytest.skip("root writes anywhere")
         locked.chmod(0o555)
     else:  # what a read-only file system looks like to a process that may write anywhere else
-        monkeypatch.setattr(cli_module, "writable", lambda path: path != locked)
+        monkeypatch.setattr(invocation_module, "writable", lambda path: path != locked)
     try:
         code, _, err = cli(f"hydra.run.dir={locked}")
     finally:
@@ -402,11 +405,11 @@ def test_clean_up_never_removes_a_directory_with_results(tmp_path, monkeypatch):
     (out / ".hydra").mkdir(parents=True)
     (out / ".hydra" / "config.yaml").write_text("seed: 0\n")
     (out / "summary.json").write_text("{}\n")
-    monkeypatch.setattr(cli_module, "invocation", cli_module.Invocation(started_ns=0, created=[out]))
-    assert cli_module._holds_new_results(out, set())
+    invocation = Invocation(started_ns=0, created=[out])
+    assert invocation.holds_new_results(out, set())
     (out / "summary.json").unlink()
     (out / "rlth.log").write_text("")
-    assert not cli_module._holds_new_results(out, {out / "rlth.log"})
+    assert not invocation.holds_new_results(out, {out / "rlth.log"})
 
 
 # ---------------------------------------------------------------- 10. .hydra/ of an existing run is never overwritten
@@ -435,17 +438,15 @@ def test_sweep_keeps_each_jobs_earlier_hydra_config(cli, tmp_path):
 
 
 def test_hydra_subdir_is_decided_once_per_directory_and_unique(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli_module, "invocation", cli_module.Invocation())
-    assert cli_module.hydra_subdir(str(tmp_path)) == ".hydra"
+    invocation = Invocation()
+    assert invocation.hydra_subdir(str(tmp_path)) == ".hydra"
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("")
-    assert cli_module.hydra_subdir(str(tmp_path)) == ".hydra"  # asked again after Hydra wrote it: the same answer
-    monkeypatch.setattr(cli_module, "_stamp", lambda: "2026-01-01_00-00-00")
-    monkeypatch.setattr(cli_module, "invocation", cli_module.Invocation())
-    assert cli_module.hydra_subdir(str(tmp_path)) == ".hydra/invocations/2026-01-01_00-00-00"
+    assert invocation.hydra_subdir(str(tmp_path)) == ".hydra"  # asked again after Hydra wrote it: the same answer
+    monkeypatch.setattr(invocation_module, "stamp", lambda: "2026-01-01_00-00-00")
+    assert Invocation().hydra_subdir(str(tmp_path)) == ".hydra/invocations/2026-01-01_00-00-00"
     (tmp_path / ".hydra" / "invocations" / "2026-01-01_00-00-00").mkdir(parents=True)
-    monkeypatch.setattr(cli_module, "invocation", cli_module.Invocation())
-    assert cli_module.hydra_subdir(str(tmp_path)) == ".hydra/invocations/2026-01-01_00-00-00_2"
+    assert Invocation().hydra_subdir(str(tmp_path)) == ".hydra/invocations/2026-01-01_00-00-00_2"
 
 
 # ---------------------------------------------------------------- 11. a NaN loss

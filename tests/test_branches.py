@@ -23,7 +23,7 @@ def parent(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
 
     out = tmp_path_factory.mktemp("lottery") / "parent"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

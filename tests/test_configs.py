@@ -18,7 +18,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.config import validate
 from rlth_runner.data import load_dataset
 from rlth_runner.models.build import build_model

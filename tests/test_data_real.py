@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.data.mnist import DEBIAN_FASHION_MNIST, FILES
 from rlth_runner.run.runner import run
 

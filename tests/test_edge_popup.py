@@ -132,7 +132,7 @@ def straight(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
     from rlth_runner.run.runner import run
 
     def cfg(out, *extra):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.run.runner import run
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "refactor_baseline.json").read_text())

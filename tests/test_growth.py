@@ -218,7 +218,7 @@ def test_bad_grow_values_name_the_key(make_cfg, overrides, needle):
 def test_model_dependent_grow_errors_come_before_any_file(tmp_path, overrides, needle):
     from hydra import compose, initialize_config_dir
 
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
     from rlth_runner.run.runner import run
 
     out = tmp_path / "run"

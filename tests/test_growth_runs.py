@@ -41,7 +41,7 @@ def grow_run(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
 
     out = tmp_path_factory.mktemp("grow") / "run"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.config import validate
 from rlth_runner.models.build import ModelDataMismatch, build_model
 from rlth_runner.models.common import ModelInputError

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from rlth_runner.run import checkpoints
 from rlth_runner.lottery import growth
-from rlth_runner.entry.main import CONFIG_DIR
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.config import validate
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.run.runner import run

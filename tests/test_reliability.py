@@ -53,7 +53,7 @@ def runs(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from conftest import FAST
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
 
     root = tmp_path_factory.mktemp("reliability")
 

@@ -163,7 +163,7 @@ def test_the_slurm_launcher_asks_for_one_task_per_device_and_requeues(tmp_path, 
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
 
-    from rlth_runner.entry.main import CONFIG_DIR
+    from rlth_runner.entry.conf import CONFIG_DIR
 
     (tmp_path / "srun").write_text("#!/bin/sh\n")
     (tmp_path / "srun").chmod(0o755)
@@ -194,11 +194,10 @@ def test_a_cell_that_does_not_compose_stops_the_sweep_before_any_job(tmp_path):
 @pytest.mark.parametrize(("env", "copy"), [({"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}, False), ({"RANK": "1"}, False),
                                            ({"SLURM_NTASKS": "4", "SLURM_PROCID": "0"}, True), ({}, True)])
 def test_only_rank_0_of_a_multi_task_job_writes_hydras_copy_of_the_config(tmp_path, monkeypatch, env, copy):
-    from rlth_runner.entry import main as cli
+    from rlth_runner.entry.invocation import Invocation
 
     for key in ("SLURM_NTASKS", "SLURM_PROCID", "RANK"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(cli, "invocation", cli.Invocation())
-    assert cli.hydra_subdir(str(tmp_path)) == (".hydra" if copy else None)
+    assert Invocation().hydra_subdir(str(tmp_path)) == (".hydra" if copy else None)

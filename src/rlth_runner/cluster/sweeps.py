@@ -143,6 +143,3 @@ def tally(jobs: dict[str, dict | None]) -> Tally:
 def _job_number(name: str) -> tuple[int, str]:
     head = name.partition("_")[0]
     return (int(head), name) if head.isdigit() else (1 << 62, name)
-
-
-OmegaConf.register_new_resolver("rlth_job_dir", job_dir, replace=True)

@@ -168,7 +168,11 @@ class RunLayout:
     @property
     def config_path(self) -> Path:
         """The composed config the run was made with (Hydra's copy from its first invocation)."""
-        return self.root / HYDRA_DIR / HYDRA_FILES[0]
+        return self.hydra_config(HYDRA_DIR)
+
+    def hydra_config(self, subdir: str) -> Path:
+        """The composed config in Hydra's output_subdir `subdir` (relative to the root)."""
+        return self.root / subdir / HYDRA_FILES[0]
 
     def hydra_files(self, subdir: str) -> list[Path]:
         """What Hydra writes to `subdir` (its output_subdir, relative to the root)."""

@@ -40,7 +40,7 @@ class Children:
 
         n = cfg.hardware.devices
         self.folder, self.keep, self.procs, self.previous = Path(tempfile.mkdtemp(prefix="rlth-ddp-")), False, {}, {}
-        spec = self.folder / "config.yaml"
+        spec = self.folder / "spec.yaml"
         spec.write_text(yaml.safe_dump({"config": OmegaConf.to_container(cfg, resolve=True), "job": job}))
         self.store = dist.TCPStore("127.0.0.1", 0, n, is_master=True, wait_for_workers=False, timeout=TIMEOUT)
         environ.update({"LOCAL_RANK": "0", "NODE_RANK": "0", "WORLD_SIZE": str(n), "MASTER_ADDR": "127.0.0.1",

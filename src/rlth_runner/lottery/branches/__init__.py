@@ -43,12 +43,9 @@ def is_branch(cfg) -> bool:
 
 
 def run_dir(default: str, *, _root_) -> str:
-    """`hydra.run.dir`: a branch's own directory, else `default`."""
+    """`hydra.run.dir` (the `rlth_run_dir` resolver, entry/conf.py): a branch's own directory, else `default`."""
     branch = _root_.get("branch")
     return str(directory(branch["from"], branch.kind, branch.seed)) if is_branch(_root_) else default
-
-
-OmegaConf.register_new_resolver("rlth_run_dir", run_dir, replace=True)
 
 
 def settle(cfg: DictConfig, overrides: list[str]) -> DictConfig:
