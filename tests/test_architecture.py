@@ -20,8 +20,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """rlth_runner modules that `path` imports anywhere (top level or inside a function)."""
+def imports(path: Path, modules) -> set[str]:
+    """rlth_runner modules that `path` imports anywhere (top level or inside a function).
+
+    `from pkg import name` imports the module pkg.name when there is one (pkg's
+    __init__ has run already: Python imports a module's packages first), else pkg."""
     me = module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     found = set()
@@ -36,21 +39,19 @@ def imports(path: Path) -> set[str]:
                 target = node.module
             else:
                 continue
-            found.add(target)
-            found |= {f"{target}.{a.name}" for a in node.names}  # `from . import growth` imports a module
+            found |= {f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names}
     return found
 
 
 def graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
+    return {name: {m for m in imports(path, modules) if m in modules and m != name} for name, path in modules.items()}
 
 
 def test_no_import_cycle():
-    g = graph()
-    # A package's __init__ importing its own submodules is not a cycle of design.
-    edges = {a: {b for b in bs if not (b.startswith(a + ".") and g[a] and PACKAGE.joinpath(*a.split(".")[1:], "__init__.py").exists())}
-             for a, bs in g.items()}
+    # Every edge counts, a package's __init__ importing its own submodules too: a
+    # submodule that imports its package (`from . import x`) runs that __init__.
+    edges = graph()
     state: dict[str, int] = {}
     cycles = []
 
@@ -79,6 +80,32 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
     with pytest.raises(AssertionError, match="rlth_runner.a -> rlth_runner.b -> rlth_runner.a"):
         test_no_import_cycle()
+
+
+def test_the_cycle_finder_sees_a_cycle_through_a_packages_init(tmp_path, monkeypatch):
+    # The cycle an exemption for __init__ would hide: a function-level import in
+    # a submodule leads back through its package's __init__.
+    pkg = tmp_path / "rlth_runner"
+    (pkg / "pkg").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import pkg\n")
+    (pkg / "pkg" / "__init__.py").write_text("from .b import f\n")
+    (pkg / "pkg" / "b.py").write_text("def f():\n    from ..a import g\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    with pytest.raises(AssertionError, match="rlth_runner.a -> rlth_runner.pkg -> rlth_runner.pkg.b -> rlth_runner.a"):
+        test_no_import_cycle()
+
+
+def test_importing_the_package_registers_no_resolver():
+    # conf/'s resolvers come from entry/conf.py's register_resolvers(), called by the entry points.
+    code = ("import pkgutil, importlib, rlth_runner\n"
+            "from omegaconf import OmegaConf\n"
+            "for m in ('rlth_runner.entry.main', 'rlth_runner.lottery.branches', 'rlth_runner.cluster.sweeps'):\n"
+            "    importlib.import_module(m)\n"
+            "print(' '.join(r for r in ('rlth_run_dir', 'rlth_job_dir', 'rlth_hydra_subdir') if OmegaConf.has_resolver(r)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
 
 
 def test_config_home_and_every_policy_import_without_torch():

@@ -157,21 +157,21 @@ def test_slurm_tasks_are_the_ranks_when_there_is_one_per_device(make_cfg, monkey
     hw = make_cfg(*DDP).hardware
     monkeypatch.setenv("SLURM_NTASKS", "1")  # one task: rlth-run starts the ranks, whatever SLURM says
     monkeypatch.setenv("SLURM_PROCID", "0")
-    assert distributed.rank_of(hw) == 0 and type(distributed._environment(hw)).__name__ == "LightningEnvironment"
+    assert distributed.rank_of(hw) == 0 and type(distributed.cluster_environment(hw)).__name__ == "LightningEnvironment"
     monkeypatch.setenv(distributed.LAUNCHED, "1")  # ... and in the rank it started, the rank is rlth-run's
-    assert distributed.rank_of(hw) == 1 and distributed._environment(hw).global_rank() == 1
+    assert distributed.rank_of(hw) == 1 and distributed.cluster_environment(hw).global_rank() == 1
     monkeypatch.delenv(distributed.LAUNCHED)
     monkeypatch.setenv("SLURM_NTASKS", "2")
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "2")
     monkeypatch.setenv("SLURM_PROCID", "1")
     monkeypatch.setenv("SLURM_LOCALID", "1")
     monkeypatch.setenv("SLURM_NODEID", "0")
-    env = distributed._environment(hw)
+    env = distributed.cluster_environment(hw)
     assert distributed.rank_of(hw) == 1 and type(env).__name__ == "SLURMEnvironment" and (env.global_rank(), env.world_size()) == (1, 2)
     monkeypatch.setenv("SLURM_NTASKS", "4")
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
     with pytest.raises(ConfigError, match=r"^hardware.devices=2: this SLURM job has 4 tasks on 1 node\(s\); DDP needs one node with tasks_per_node=2"):
-        distributed._environment(hw)
+        distributed.cluster_environment(hw)
 
 
 def test_a_run_directory_that_is_not_the_writer_changes_nothing(tmp_path):

@@ -1,227 +1,23 @@
-"""DDP (`hardware=ddp`): which rank a process is, starting the ranks, and what they share.
+"""DDP (`hardware=ddp`): which rank a process is (ranks.py), the run's process
+group (group.py), starting the ranks (launch.py) and what they agree on
+(agreement.py). The runner, the data loader and the trainer use the names
+below.
 
 Lightning's own DDP launcher re-runs `sys.argv` once per extra device
 (Lightning #11300, hydra #2070): under `rlth-run -m` every extra rank would
 re-run the whole sweep, and even one run would get a second `${now:}` run
 directory. So the Hydra job process is rank 0 (the objective it returns stays
-in-process) and starts ranks 1..N-1 as `python -m rlth_runner.distributed
-<config>` (launch.py), with the config the job resolved, so they need no
+in-process) and starts ranks 1..N-1 as `python -m rlth_runner.entry.rank
+<spec>` (launch.py), with the config the job resolved, so they need no
 Hydra. Their environment (LOCAL_RANK, ...) is what Lightning's
 LightningEnvironment reads as processes created externally: Lightning starts
 none. Under SLURM with one task per device, or torchrun, the processes exist
 already and none is started.
-
-The process group is made here, before the first Trainer, and kept for the
-run: Lightning reuses an initialised group and never destroys it at teardown,
-so each round's fresh Trainer wraps the (possibly grown) network anew, and
-between rounds the runner orders its work on the run directory
-(`rank_zero_first`), checks that the ranks agree (`check_agreement`) and
-shares rank 0's decisions (`from_rank_zero`).
 """
 
-from __future__ import annotations
+from .agreement import check_agreement, compare, digests, from_rank_zero, rank_zero_first
+from .group import cluster_environment, cuda_device, describe, explain, plugins, ranks, shard
+from .ranks import LAUNCHED, RANK_ENV, RankError, rank_of, threads_per_rank, wanted
 
-import logging
-import os
-from contextlib import contextmanager
-from datetime import timedelta
-
-LAUNCHED = "RLTH_DDP_RANK"  # in every process of a group that rlth-run started: its rank
-RANK_ENV = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", LAUNCHED)
-# A collective waiting this long for a rank ends the run. gloo notices a dead
-# rank at once; launch.py bounds the wait where nccl would not.
-TIMEOUT = timedelta(minutes=30)
-log = logging.getLogger("rlth_runner")
-
-
-class RankError(RuntimeError):
-    """Ranks that disagree, or a rank that failed; the runner reports it as a RunError."""
-
-
-class _Group:
-    def __init__(self, environment, children):
-        self.environment, self.children, self.backend = environment, children, "gloo"
-        self.rank, self.size = environment.global_rank(), environment.world_size()
-        self.agreement: dict[str, dict[str, list[str]]] = {}
-
-
-_group: _Group | None = None
-
-
-def wanted(hw) -> bool:
-    return hw.get("strategy", "auto") == "ddp" and hw.devices > 1
-
-
-def _slurm_tasks() -> int:
-    from lightning_fabric.plugins.environments import SLURMEnvironment
-
-    return int(os.environ.get("SLURM_NTASKS", 1)) if SLURMEnvironment.detect() else 1
-
-
-def rank_of(hw) -> int:
-    """This process's global rank, known before the process group exists; 0 in a single-process run."""
-    env = os.environ
-    if not wanted(hw):
-        return 0
-    if LAUNCHED in env or "RANK" in env:  # rlth-run's ranks, torchrun's
-        return int(env.get(LAUNCHED, env.get("RANK")))
-    if _slurm_tasks() > 1:
-        return int(env["SLURM_PROCID"])
-    return int(env.get("NODE_RANK", 0)) * hw.devices + int(env.get("LOCAL_RANK", 0))
-
-
-def _environment(hw):
-    """The Lightning cluster environment that gives the ranks (every Trainer gets it too)."""
-    from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment, TorchElasticEnvironment
-
-    if LAUNCHED not in os.environ and TorchElasticEnvironment.detect():
-        return TorchElasticEnvironment()
-    if LAUNCHED not in os.environ and _slurm_tasks() > 1:
-        per_node, nodes = os.environ.get("SLURM_NTASKS_PER_NODE"), os.environ.get("SLURM_NNODES", "1")
-        if nodes != "1" or (per_node is not None and int(per_node) != hw.devices):
-            from ...config import ConfigError
-
-            raise ConfigError(f"hardware.devices={hw.devices}: this SLURM job has {os.environ['SLURM_NTASKS']} tasks on {nodes} node(s); "
-                              f"DDP needs one node with tasks_per_node={hw.devices}, or a single task (rlth-run then starts the ranks)")
-        return SLURMEnvironment()
-    env = LightningEnvironment()  # also for a single SLURM task: the ranks are rlth-run's, not SLURM's
-    env.set_world_size(hw.devices)
-    env.set_global_rank(rank_of(hw))
-    return env
-
-
-def cuda_device(hw):
-    """The GPU this process trains on; None for the CPU."""
-    import torch
-
-    if not (hw.accelerator in ("gpu", "cuda") or (hw.accelerator == "auto" and torch.cuda.is_available())):
-        return None
-    return torch.device("cuda", _group.environment.local_rank() if _group is not None else torch.cuda.current_device())
-
-
-@contextmanager
-def ranks(cfg, job: dict):
-    """Run the block as one of `hardware.devices` ranks; a no-op in a single-process run."""
-    global _group
-    if not wanted(cfg.hardware):
-        yield
-        return
-    import torch
-    import torch.distributed as dist
-
-    from .. import hardware
-    from .launch import Children
-
-    saved, children = {key: os.environ.get(key) for key in RANK_ENV}, None
-    try:
-        if not (LAUNCHED in os.environ or "LOCAL_RANK" in os.environ or _slurm_tasks() > 1):
-            hardware.check(cfg.hardware)  # GPUs this machine lacks: one line, before any rank starts
-            children = Children(cfg, job, os.environ)
-        _group = _Group(_environment(cfg.hardware), children)
-        if (gpu := cuda_device(cfg.hardware)) is not None:
-            torch.cuda.set_device(gpu)
-            _group.backend = "cpu:gloo,cuda:nccl"  # gradients over nccl, the runner's small objects over gloo
-        _join(_group)
-        yield
-        if children is not None:
-            children.wait()
-    except BaseException as err:
-        if (cause := explain(err)) is err:
-            raise
-        raise cause from err
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-        if children is not None:
-            children.stop()
-        _group = None
-        for key, value in saved.items():  # a sweep's next job in this process starts afresh
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _join(group: _Group) -> None:
-    import torch.distributed as dist
-
-    if LAUNCHED in os.environ:  # rlth-run's own store, so that rank 0 sees whether every rank joined
-        store = group.children.store if group.children is not None else dist.TCPStore(
-            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), group.size, is_master=False, timeout=TIMEOUT)
-        store.set(f"rlth/joined/{group.rank}", "1")
-        if group.children is not None:
-            group.children.await_joined()
-        dist.init_process_group(group.backend, store=store, rank=group.rank, world_size=group.size, timeout=TIMEOUT)
-    else:
-        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = group.environment.main_address, str(group.environment.main_port)
-        dist.init_process_group(group.backend, rank=group.rank, world_size=group.size, timeout=TIMEOUT)
-    log.info("DDP: rank %d of %d (%s)", group.rank, group.size, group.backend)
-
-
-def explain(err: BaseException) -> BaseException:
-    """What to report for `err` on rank 0: a collective broken by a rank that failed is that rank's
-    error. rlth-run's own errors (a NaN loss, which every rank meets at once; a bad value) stand."""
-    from ...run import interrupts
-
-    own = type(err).__module__.startswith("rlth_runner") or isinstance(err, KeyboardInterrupt)
-    if _group is None or _group.children is None or interrupts.received is not None or own:
-        return err
-    return _group.children.failure(wait_s=2.0) or err
-
-
-# ---------------------------------------------------------------- what the runner and the trainer ask
-def plugins() -> list:
-    """What each Trainer needs to use this group's ranks; nothing in a single-process run."""
-    if _group is None:
-        return []
-    import torch
-
-    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # else Lightning's launcher resets the threads at each fit
-    return [_group.environment]
-
-
-def shard() -> dict:
-    """This rank's share of every training batch (TensorBatches' rank and world_size)."""
-    return {"rank": _group.rank, "world_size": _group.size} if _group is not None else {}
-
-
-def threads_per_rank(hw, env=os.environ) -> tuple[int | None, str]:
-    """(torch threads, why) for this process: the machine's (or SLURM task's) cores shared by its ranks."""
-    from ..threads import for_process
-
-    if not wanted(hw):
-        return for_process(hw.num_threads, 1, env)
-    if LAUNCHED in env or _slurm_tasks() <= 1:  # one SLURM task holds every rank's cores: share its CPU set
-        env = {k: v for k, v in env.items() if k != "SLURM_CPUS_PER_TASK"}
-    return for_process(hw.num_threads, hw.devices, env)
-
-
-@contextmanager
-def rank_zero_first():
-    """Rank 0 runs the block (it checks, repairs and writes the run directory), then the other ranks do."""
-    if _group is not None and _group.rank != 0:
-        from_rank_zero(None)
-    yield
-    if _group is not None and _group.rank == 0:
-        from_rank_zero(None)
-
-
-def from_rank_zero(value):
-    """Rank 0's `value`, on every rank."""
-    if _group is None:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def describe() -> dict:
-    """summary.json's `distributed` block, filled in as rounds go; nothing in a single-process run."""
-    if _group is None:
-        return {}
-    return {"distributed": {"world_size": _group.size, "backend": _group.backend, "agreement": _group.agreement}}
-
-
-from .agreement import check_agreement, compare, digests  # noqa: E402, F401  (they read _group above)
+__all__ = ["LAUNCHED", "RANK_ENV", "RankError", "check_agreement", "cluster_environment", "compare", "cuda_device", "describe", "digests",
+           "explain", "from_rank_zero", "plugins", "rank_of", "rank_zero_first", "ranks", "shard", "threads_per_rank", "wanted"]

@@ -1,5 +1,7 @@
-"""Whether the ranks hold the same network: after each round's pruning and
-policy (the runner's `check_agreement`), and in summary.json for the record.
+"""What the ranks agree on: rank 0 checks and repairs the run directory before
+the others read it (`rank_zero_first`), rank 0's decisions are every rank's
+(`from_rank_zero`), and after each round's pruning and policy every rank holds
+the same network (`check_agreement`, also recorded in summary.json).
 
 Only digests travel: a few bytes per rank, whatever the network's size.
 """
@@ -7,9 +9,31 @@ Only digests travel: a few bytes per rank, whatever the network's size.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 
-from .. import distributed
-from . import RankError
+from . import group
+from .ranks import RankError
+
+
+@contextmanager
+def rank_zero_first():
+    """Rank 0 runs the block (it checks, repairs and writes the run directory), then the other ranks do."""
+    if (g := group.current()) is not None and g.rank != 0:
+        from_rank_zero(None)
+    yield
+    if (g := group.current()) is not None and g.rank == 0:
+        from_rank_zero(None)
+
+
+def from_rank_zero(value):
+    """Rank 0's `value`, on every rank."""
+    if group.current() is None:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def digests(net) -> dict[str, str]:
@@ -36,12 +60,12 @@ def compare(round_index: int, every: list[dict[str, str]]) -> None:
 
 def check_agreement(round_index: int, net) -> None:
     """Every rank must hold the same masks and architecture once round k's pruning and policy are done."""
-    group = distributed._group
-    if group is None:
+    g = group.current()
+    if g is None:
         return
     import torch.distributed as dist
 
-    every: list = [None] * group.size
+    every: list = [None] * g.size
     dist.all_gather_object(every, digests(net))
-    group.agreement[str(round_index)] = {what: [d[what] for d in every] for what in every[0]}
+    g.agreement[str(round_index)] = {what: [d[what] for d in every] for what in every[0]}
     compare(round_index, every)

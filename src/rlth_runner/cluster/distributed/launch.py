@@ -1,5 +1,5 @@
 """Starting and watching DDP ranks 1..N-1 from rank 0 (__init__.py says why
-rlth-run starts them rather than Lightning), and what such a rank runs.
+rlth-run starts them rather than Lightning); each runs entry/rank.py.
 
 Rank 0 waits for every rank to join in Python, so one that fails at start is
 an error at once, not a 30-minute rendezvous timeout. It forwards stop
@@ -20,12 +20,14 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import yaml
 
-from . import LAUNCHED, TIMEOUT, RankError
+from .ranks import LAUNCHED, TIMEOUT, RankError
+
+# What each rank runs; named, not imported, so that nothing here leads back to the runner.
+RANK_ENTRY = "rlth_runner.entry.rank"
 
 GRACE_S = 60.0  # after a rank failed, how long rank 0 may go on before it stops anyway (nccl does not notice)
 # Once rank 0 is done, how long the others get to end after its SIGTERM before SIGKILL: a rank may
@@ -47,7 +49,7 @@ class Children:
                         "MASTER_PORT": str(self.store.port), LAUNCHED: "0"})
         for r in range(1, n):
             with open(self.log(r), "w") as out:
-                self.procs[r] = subprocess.Popen([sys.executable, "-m", "rlth_runner.cluster.distributed", str(spec)], stdout=out,
+                self.procs[r] = subprocess.Popen([sys.executable, "-m", RANK_ENTRY, str(spec)], stdout=out,
                                                  stderr=subprocess.STDOUT, env={**environ, "LOCAL_RANK": str(r), LAUNCHED: str(r)},
                                                  start_new_session=True)
         if threading.current_thread() is threading.main_thread():
@@ -123,36 +125,3 @@ class Children:
             for path in self.folder.iterdir():
                 path.unlink()
             self.folder.rmdir()
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this rank when rank 0 dies, however it dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:
-        os._exit(1)
-
-
-def rank_main(argv: list[str]) -> int:
-    """`python -m rlth_runner.distributed <spec>`: rank LOCAL_RANK of a group rank 0 started."""
-    _die_with_parent()
-    logging.basicConfig(level=logging.INFO, format=f"[rank {os.environ.get(LAUNCHED)}] %(levelname)s %(name)s: %(message)s")
-    spec = yaml.safe_load(Path(argv[0]).read_text())
-    from omegaconf import OmegaConf
-
-    from ...run import interrupts
-    from ...run.runner import run
-
-    try:
-        run(OmegaConf.create(spec["config"]), spec["job"])
-    except interrupts.Interrupted as err:
-        print(f"rlth-run: {err}", flush=True)
-        return err.exit_code
-    except BaseException as err:  # noqa: BLE001 - rank 0 reports the last line
-        traceback.print_exc()
-        print(f"rlth-run: error: {type(err).__name__}: {' '.join(str(err).split())}".rstrip(": "), flush=True)
-        return 1
-    return 0
