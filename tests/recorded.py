@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 
+from rlth_runner.record import FORMER_KEYS
+
 # Integers, or ratios of integers (densities, compression): any difference is a real change.
-EXACT = ("round", "density", "layer_density", "params_total", "params_nonzero", "hidden_layers", "flops",
-         "train_steps", "train_flops", "epochs", "pruned", "compression", "early_stop_step", "steps_to_99")
+EXACT = ("round", "density", "layer_density", "params_total", "params_nonzero", "hidden_layers", "macs",
+         "train_steps", "train_macs", "epochs", "pruned", "compression", "early_stop_step", "steps_to_99")
 # Fractions of an evaluation set, keyed by the size of that set's config key.
 ACCURACIES = {"val_acc": "val_size", "test_acc": "test_size"}
 LOSSES = ("test_loss",)
@@ -56,7 +58,8 @@ def differences(got: list[dict], expected: list[dict], *, longest_sum: int, eval
         k = theirs["round"]
         steps += theirs.get("train_steps", 0)
         rtol = float32_rtol(steps, longest_sum)
-        for key, want in theirs.items():
+        for recorded_key, want in theirs.items():
+            key = FORMER_KEYS.get(recorded_key, recorded_key)  # records saved before a rename hold the former key
             have = mine.get(key)
             if key in EXACT or not isinstance(want, float):
                 ok = have == want
