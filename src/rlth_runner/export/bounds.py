@@ -9,20 +9,25 @@ u = 2^-24 for float32. Carried through a chain of layers (ReLU and max pooling
 do not enlarge an error, a layer multiplies the error before it by |W|), the
 error of each output is at most gamma_N times the same output of the network
 with every weight, bias and input replaced by its absolute value, where N adds
-up the fan-ins (plus one for the bias) of the layers along the chain. Two
+up, over the layers along the chain, the most nonzero weights any unit has
+(plus one for the bias): a product with a zero weight is an exact zero, and
+adding an exact zero rounds nothing, whatever order the kernel sums in. Two
 evaluations differ by at most twice that. It is a worst case: real rounding
 errors partly cancel and are usually orders of magnitude smaller.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 UNIT_ROUNDOFF = 2.0**-24  # float32
 BATCH_NORM_OPS = 4  # subtract the mean, scale, multiply by gamma, add beta: one rounding each
+
+
+def _most_nonzero(weight: torch.Tensor) -> int:
+    """The most nonzero weights of any one output unit (a row, or a filter)."""
+    return int((weight != 0).flatten(1).sum(1).max()) if weight.numel() else 0
 
 
 @torch.no_grad()
@@ -36,10 +41,10 @@ def rounding_bound(ops: list[dict], state: dict[str, torch.Tensor], x: torch.Ten
         b = state.get(f"{op.get('layer')}.bias")
         if kind == "linear":
             s = F.linear(s, w.double().abs(), None if b is None else b.double().abs())
-            n += op["in"] + 1
+            n += _most_nonzero(w) + 1
         elif kind == "conv2d":
             s = F.conv2d(s, w.double().abs(), None if b is None else b.double().abs(), stride=op["stride"], padding=op["padding"])
-            n += op["in"] * math.prod(op["kernel"]) + 1
+            n += _most_nonzero(w) + 1
         elif kind == "batch_norm":
             layer = op["layer"]
             scale = (w.double() / (state[f"{layer}.running_var"].double() + op["eps"]).sqrt()).abs()

@@ -16,6 +16,8 @@ y^T = W x^T + b, with one transpose in and one out of a run of linear layers.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,8 +29,12 @@ SMALL_INDEX = 2**15  # int16 holds column indices below this
 
 
 def _csr(weight: torch.Tensor) -> torch.Tensor:
-    sparse = weight.detach().to_sparse_csr()
-    return torch.sparse_csr_tensor(sparse.crow_indices().int(), sparse.col_indices().int(), sparse.values(), weight.shape)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        sparse = weight.detach().to_sparse_csr()
+    # The indices come from torch's own conversion: checking them again would only cost time.
+    return torch.sparse_csr_tensor(sparse.crow_indices().int(), sparse.col_indices().int(), sparse.values(), weight.shape,
+                                   check_invariants=False)
 
 
 class CsrNet(nn.Module):
@@ -83,5 +89,5 @@ def from_file(ops: list[dict], tensors: dict[str, torch.Tensor]) -> CsrNet:
     for op in ops:
         if op["op"] == "linear":
             crow, col, values = (tensors[f"{op['layer']}.weight.{p}"] for p in PARTS)
-            state[f"{op['layer']}.weight"] = torch.sparse_csr_tensor(crow.int(), col.int(), values, (op["out"], op["in"])).to_dense()
+            state[f"{op['layer']}.weight"] = torch.sparse_csr_tensor(crow.int(), col.int(), values, (op["out"], op["in"]), check_invariants=True).to_dense()
     return CsrNet(ops, state)
