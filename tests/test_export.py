@@ -173,3 +173,25 @@ def test_an_out_that_cannot_be_written(run, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     one_line_error(rlth_export(run, "--out", blocker / "sub", cwd=tmp_path), "--out", "cannot be created")
+
+
+@pytest.mark.slow
+def test_a_grown_network_exports_with_its_inserted_layers(tmp_path):
+    """policy=grow inserts identity-initialised layers: the ticket describes them in the
+    network's order, compaction keeps them as layers, and both forms give the record's accuracy."""
+    run_dir = tmp_path / "grow"
+    rlth_run(*FAST, "rounds=3", "policy=grow", "model.hidden_layers=0", "pruner.sparsity=0.5", "hardware.num_threads=1",
+             f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert rlth_export(run_dir, cwd=tmp_path).returncode == 0
+    out = run_dir / "export" / "round_2"
+    info = json.loads((out / "ticket.json").read_text())
+    assert info["architecture"]["hidden"] == ["h0", "h1"]
+    assert [op["layer"] for op in info["forward"] if op["op"] == "linear"] == ["input", "hidden.h0", "hidden.h1", "output"]
+    assert {"hidden.h0", "hidden.h1"} <= info["compact"]["units"].keys()
+    namespace: dict = {}
+    exec(plain_loader(), namespace)
+    x, y = load_dataset(OmegaConf.load(run_dir / ".hydra" / "config.yaml").dataset, str(tmp_path)).test
+    correct = round(record(run_dir)["test_acc"] * len(y))
+    with torch.no_grad():
+        for net in (rlth_runner.load_ticket(out), namespace["load_ticket"](out), namespace["load_ticket"](out, compact=True)):
+            assert int((net(x).argmax(1) == y).sum()) == correct

@@ -38,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bench", action="store_true",
                    help="time dense, masked-dense, compacted and CSR inference (batch 1 latency, batch 256 throughput) into ticket.json")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads for the benchmark (default 1)")
+    p.add_argument("--repeats", type=int, default=7, metavar="N",
+                   help="timed blocks per form and batch size; the benchmark reports medians (default 7; more on a busy machine)")
     return p
 
 
@@ -45,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     debug = os.environ.get("RLTH_DEBUG") == "1"
     try:
-        if args.threads < 1:
-            raise ExportError(f"--threads {args.threads} must be at least 1")
+        for flag, value in (("--threads", args.threads), ("--repeats", args.repeats)):
+            if value < 1:
+                raise ExportError(f"{flag} {value} must be at least 1")
         source = open_round(args.run, args.round)
         out = args.out or source.run.export_dir(source.round)
         check_out(out)
@@ -72,7 +75,7 @@ def _export(source, out: Path, args) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # CSR support is "beta" and its invariant checks are off
         try:
-            return export_round(source, out, with_onnx=args.onnx, with_bench=args.bench, threads=args.threads)
+            return export_round(source, out, with_onnx=args.onnx, with_bench=args.bench, threads=args.threads, bench_repeats=args.repeats)
         except OSError as err:
             raise ExportError(f"cannot write to {out}: {err.strerror or err}") from None
 
