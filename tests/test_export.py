@@ -195,3 +195,13 @@ def test_a_grown_network_exports_with_its_inserted_layers(tmp_path):
     with torch.no_grad():
         for net in (rlth_runner.load_ticket(out), namespace["load_ticket"](out), namespace["load_ticket"](out, compact=True)):
             assert int((net(x).argmax(1) == y).sum()) == correct
+
+
+def test_a_failed_export_leaves_no_empty_folders_behind(tmp_path):
+    from rlth_runner.export.source import check_out, remove_empty
+
+    (tmp_path / "a").mkdir()
+    made = check_out(tmp_path / "a" / "b" / "c")
+    assert made == [tmp_path / "a" / "b" / "c", tmp_path / "a" / "b"]
+    remove_empty(made)
+    assert list(tmp_path.iterdir()) == [tmp_path / "a"] and not any((tmp_path / "a").iterdir())

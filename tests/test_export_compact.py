@@ -220,3 +220,12 @@ def test_onnx_runtime_computes_what_torch_computes(tmp_path):
             ours = small(x)
         assert bool(((theirs - ours).abs() <= bounds.rounding_bound(ops, state, x)).all())
         assert info["max_abs_diff"] >= 0 and info["opset"] == 17
+
+
+def test_the_two_four_pattern_keeps_the_two_largest_of_every_four():
+    from rlth_runner.export.semi import _two_four, time_two_four
+
+    w = torch.tensor([[0.1, -3.0, 2.0, 0.5, 0.0, 0.0, 0.0, 1.0]])
+    assert torch.equal(_two_four(w), torch.tensor([[0.0, -3.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0]]))
+    if not torch.cuda.is_available():
+        assert "no CUDA GPU" in time_two_four([], {}, 0)["skipped"]

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from ..rundir import TicketFiles
-from .source import ExportError, check_out, open_round
+from .source import ExportError, check_out, open_round, remove_empty
 
 PROG = "rlth-export"
 
@@ -46,18 +46,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     debug = os.environ.get("RLTH_DEBUG") == "1"
+    created: list[Path] = []  # directories for --out this command made: removed again if it fails
     try:
         for flag, value in (("--threads", args.threads), ("--repeats", args.repeats)):
             if value < 1:
                 raise ExportError(f"{flag} {value} must be at least 1")
         source = open_round(args.run, args.round)
         out = args.out or source.run.export_dir(source.round)
-        check_out(out)
+        created = check_out(out)
         info = _export(source, out, args)
     except Exception as err:  # noqa: BLE001 (a bad input or a named failure is one line; anything else is a bug)
         code = _exit_code(err)
         if code is None:
             raise
+        remove_empty(created)
         if debug:
             traceback.print_exc()
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)

@@ -53,7 +53,7 @@ class CsrNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transposed = False
-        for op, layer in zip(self.net.ops, self.net._layers):
+        for op, layer in self.net.steps():
             kind = op["op"]
             if kind == "linear":
                 if not transposed:

@@ -90,15 +90,7 @@ def export_round(source: Source, out: Path, with_onnx: bool = False, with_bench:
     if ops is None:
         info["compact"] = {"refused": refused}
     else:
-        done = compact.compact(ops, state, input_shape)
-        small = specnet.from_state(done.ops, done.state)
-        sparse = csr.CsrNet(done.ops, done.state)
-        diffs = {"compact": _check("compacted", small, net, ops, state, input_shape), "csr": _check("CSR", sparse, net, ops, state, input_shape)}
-        sizes["compact"] = ticket.save(files.compact, done.state, ticket=f"{ticket.FORMAT}/{ticket.VERSION}", round=k)
-        sizes["csr"] = ticket.save(files.csr, csr.to_file(done.ops, done.state), ticket=f"{ticket.FORMAT}/{ticket.VERSION}", round=k)
-        info["compact"] = {"file": files.compact.name, "csr_file": files.csr.name, "forward": done.ops, "params": done.params,
-                           "params_before": sum(p.numel() for p in net.parameters()), "units": done.units, "input_features": done.inputs,
-                           "folded_units": done.folded, "max_abs_diff": diffs}
+        info["compact"], small, sparse = _compact(net, ops, input_shape, files, k, sizes)
         forms.update(compact=small, csr=sparse)
         if with_onnx:
             from .to_onnx import write_onnx
@@ -111,6 +103,20 @@ def export_round(source: Source, out: Path, with_onnx: bool = False, with_bench:
                          "two_four": semi.time_two_four(ops, state, math.prod(input_shape)) if ops else {"skipped": refused}}
     write_json(files.info, info)
     return info
+
+
+def _compact(net: nn.Module, ops: list[dict], input_shape, files: TicketFiles, k: int, sizes: dict) -> tuple[dict, nn.Module, nn.Module]:
+    """Compact, check and write the compacted network in dense and CSR form: ticket.json's `compact`, and both networks."""
+    state = net.state_dict()
+    done = compact.compact(ops, state, input_shape)
+    small, sparse = specnet.from_state(done.ops, done.state), csr.CsrNet(done.ops, done.state)
+    diffs = {"compact": _check("compacted", small, net, ops, state, input_shape), "csr": _check("CSR", sparse, net, ops, state, input_shape)}
+    sizes["compact"] = ticket.save(files.compact, done.state, ticket=f"{ticket.FORMAT}/{ticket.VERSION}", round=k)
+    sizes["csr"] = ticket.save(files.csr, csr.to_file(done.ops, done.state), ticket=f"{ticket.FORMAT}/{ticket.VERSION}", round=k)
+    info = {"file": files.compact.name, "csr_file": files.csr.name, "forward": done.ops, "params": done.params,
+            "params_before": sum(p.numel() for p in net.parameters()), "units": done.units, "input_features": done.inputs,
+            "folded_units": done.folded, "max_abs_diff": diffs}
+    return info, small, sparse
 
 
 def _rewind(run) -> tuple[dict | None, int | None]:

@@ -61,11 +61,23 @@ def open_round(path: Path, k: int | None) -> Source:
     return Source(run, k)
 
 
-def check_out(out: Path) -> None:
-    """Create `out`, or say why it cannot be written."""
+def check_out(out: Path) -> list[Path]:
+    """Create `out`, or say why it cannot be written; the directories this made, deepest first."""
+    made = [d for d in (out, *out.parents) if not d.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        remove_empty(made)
         raise ExportError(f"--out {out} cannot be created: {err.strerror or err}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ExportError(f"--out {out} is not writable: choose a directory you can write to")
+    return made
+
+
+def remove_empty(made: list[Path] | None) -> None:
+    """After a failure: the directories `check_out` made, as long as nothing was written in them."""
+    for d in made or ():
+        try:
+            d.rmdir()
+        except OSError:
+            return

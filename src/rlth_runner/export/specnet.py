@@ -53,8 +53,12 @@ class SpecNet(nn.Module):
         if any(op["op"] == "select" for op in self.ops):
             self.register_buffer(INDEX, torch.zeros(input_features or 0, dtype=torch.long))
 
+    def steps(self) -> list[tuple[dict, nn.Module | None]]:
+        """Each op with its layer (None for a tensor-free op)."""
+        return list(zip(self.ops, self._layers))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for op, layer in zip(self.ops, self._layers):
+        for op, layer in self.steps():
             x = layer(x) if layer is not None else apply(op, x, getattr(self, INDEX, None))
         return x
 
@@ -93,7 +97,7 @@ def shapes(ops: list[dict], state: dict[str, torch.Tensor], input_shape) -> list
     net = from_state(ops, state)
     x = torch.zeros(1, *input_shape)
     out = [tuple(x.shape[1:])]
-    for op, layer in zip(net.ops, net._layers):
+    for op, layer in net.steps():
         x = layer(x) if layer is not None else apply(op, x, getattr(net, INDEX, None))
         out.append(tuple(x.shape[1:]))
     return out
