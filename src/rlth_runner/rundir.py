@@ -24,6 +24,7 @@ it is written last, so a run killed mid-round redoes only that round.
     <run>/checksums.json                   sha256 and size of every artifact above, as written
     <run>/.lock                            held (flock) by the process running in the directory
     <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
+    <run>/export/round_<k>/                rlth-export's default output for round k (TicketFiles)
 
 Writes are atomic: a uniquely named temporary file in the same folder,
 flushed to disk, then renamed over the target, so a reader (or a resumed run)
@@ -78,6 +79,10 @@ def write_json(path: Path, data) -> None:
     _atomic(Path(path), lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic(Path(path), lambda f: f.write(data))
+
+
 def save_tensors(path: Path, obj) -> None:
     import torch  # here, so that reading a run's summary (a sweep's tally) needs no torch
 
@@ -102,6 +107,33 @@ class LoggerLocation:
     save_dir: str
     name: str
     version: str
+
+
+@dataclass(frozen=True)
+class TicketFiles:
+    """What `rlth-export` writes into its output folder (docs/export.md has the formats)."""
+
+    root: Path
+
+    @property
+    def tensors(self) -> Path:
+        return self.root / "ticket.safetensors"  # trained weights, masks, initial (and rewind) weights
+
+    @property
+    def info(self) -> Path:
+        return self.root / "ticket.json"  # architecture, fingerprint, record, versions, compaction, benchmark
+
+    @property
+    def compact(self) -> Path:
+        return self.root / "compact.safetensors"  # the compacted network's weights
+
+    @property
+    def csr(self) -> Path:
+        return self.root / "compact_csr.safetensors"  # the same with every linear weight in CSR form
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / "compact.onnx"
 
 
 class DamagedArtifact(RuntimeError):
@@ -319,6 +351,11 @@ class RunDir:
             raise DamagedArtifact(problem)
         return load_tensors(path)["step"]
 
+    def rewind_damage(self) -> str | None:
+        """Why rewind.pt cannot be trusted; None when it is intact or there is none."""
+        path = self.root / "rewind.pt"
+        return self.damage(path) if path.exists() else None
+
     def load_rewind(self) -> dict:
         path = self.root / "rewind.pt"
         if not path.exists():
@@ -328,6 +365,15 @@ class RunDir:
     # ---------------------------------------------------------------- rounds
     def is_done(self, k: int) -> bool:
         return (self.round_dir(k) / "metrics.json").exists()
+
+    def finished_rounds(self) -> list[int]:
+        """The rounds whose metrics.json exists, in order."""
+        found = (int(d.name.removeprefix("round_")) for d in (self.root / "rounds").glob("round_*") if d.name[6:].isdigit())
+        return sorted(k for k in found if self.is_done(k))
+
+    def export_dir(self, k: int) -> Path:
+        """Where `rlth-export` writes round k unless told otherwise."""
+        return self.root / "export" / f"round_{k}"
 
     @_writes
     def clear_partial(self, k: int) -> None:
