@@ -1,4 +1,4 @@
-"""Budget matching (train.budget): each round's optimizer steps and their training FLOPs,
+"""Budget matching (train.budget): each round's optimizer steps and their training MACs,
 from the pure arithmetic of budget.py to the records of real digits runs."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from rlth_runner.run.runner import run
 
 # The FAST digits MLP (64 -> 32 -> 32 -> 10): MACs per example through the weights
 # 20% of each layer's weights are pruned per round, each layer keeping floor(n * (1 - p)^k + 0.5).
-FLOPS = [64 * 32 + 32 * 32 + 32 * 10, 1638 + 819 + 256, 1311 + 655 + 205]  # 3392, 2713, 2171
+MACS = [64 * 32 + 32 * 32 + 32 * 10, 1638 + 819 + 256, 1311 + 655 + 205]  # 3392, 2713, 2171
 TRAIN_EXAMPLES = 1797 - 360 - 180  # digits less the test and validation splits: 20 batches of 64, the last of 41
 BATCHES = 20
 
@@ -30,14 +30,14 @@ def test_each_budget_gives_the_known_steps(mode, k, dense, pruned, cap, steps):
     assert budget.round_steps(mode, k, 200, dense, pruned, cap) == steps
 
 
-def test_steps_become_trainer_limits_examples_and_flops():
+def test_steps_become_trainer_limits_examples_and_macs():
     assert budget.trainer_limits(40, 20) == (2, -1)  # whole epochs: max_epochs alone, as fixed rounds always were
     assert budget.trainer_limits(50, 20) == (3, 50)
     assert budget.examples_seen(8, BATCHES, TRAIN_EXAMPLES, 64) == 512
     assert budget.examples_seen(24, BATCHES, TRAIN_EXAMPLES, 64) == 1257 + 4 * 64  # one epoch, then 4 batches
     assert budget.examples_seen(3, 3, 5, 2) == 5 and budget.examples_seen(4, 3, 5, 2) == 5 + 2  # batches of 2, 2 and 1
     assert budget.examples_seen(3, 1, 5, 4) == 3 * 4  # 4 DDP ranks dropped the last batch (1 example)
-    assert budget.train_flops(1000, 64) == 3 * 1000 * 64
+    assert budget.train_macs(1000, 64) == 3 * 1000 * 64
 
 
 @pytest.mark.parametrize("mode, extra, steps", [
@@ -46,14 +46,14 @@ def test_steps_become_trainer_limits_examples_and_flops():
     # 8 x 3392 // 2713 = 10; 8 x 3392 // 2171 = 12, capped at floor(1.4 x 8) = 11
     ("flops", ["train.budget_cap=1.4"], [8, 10, 11]),
 ])
-def test_each_round_trains_its_budget_and_records_its_flops(make_cfg, mode, extra, steps):
+def test_each_round_trains_its_budget_and_records_its_macs(make_cfg, mode, extra, steps):
     rounds = run(make_cfg("rounds=3", f"train.budget={mode}", *extra))["summary"]["rounds"]
-    assert [r["flops"] for r in rounds] == FLOPS
+    assert [r["macs"] for r in rounds] == MACS
     assert [r["train_steps"] for r in rounds] == steps
     for r in rounds:
-        assert r["train_flops"] == 3 * r["flops"] * budget.examples_seen(r["train_steps"], BATCHES, TRAIN_EXAMPLES, 64)
+        assert r["train_macs"] == 3 * r["macs"] * budget.examples_seen(r["train_steps"], BATCHES, TRAIN_EXAMPLES, 64)
     if mode == "cumulative":
-        assert rounds[2]["train_flops"] == 3 * 2171 * (TRAIN_EXAMPLES + 4 * 64) and rounds[2]["epochs"] == 2
+        assert rounds[2]["train_macs"] == 3 * 2171 * (TRAIN_EXAMPLES + 4 * 64) and rounds[2]["epochs"] == 2
 
 
 def test_policy_rewind_captures_in_round_0_whatever_the_budget(make_cfg, tmp_path):

@@ -31,7 +31,7 @@ def test_run_prints_the_round_table(cli_run):
     assert [float(row[1]) for row in rows] == pytest.approx([100.0, 70.0, 49.0, 34.3], abs=0.05)
     summary = json.loads((cli_run[1] / "summary.json").read_text())
     assert [int(row[6]) for row in rows] == [r["hidden_layers"] for r in summary["rounds"]]
-    assert [int(row[7].replace(",", "")) for row in rows] == [r["flops"] for r in summary["rounds"]]
+    assert [int(row[7].replace(",", "")) for row in rows] == [r["macs"] for r in summary["rounds"]]
 
 
 def test_summary_json_has_the_stable_keys(cli_run):
@@ -119,5 +119,5 @@ def test_round_table_marks_what_a_model_does_not_have():
     from rlth_runner.run.summary import format_table
 
     row = dict(density=1.0, layer_density={}, params_total=10, params_nonzero=10, val_acc=0.5, test_acc=0.5, test_loss=1.0, train_steps=3)
-    lines = format_table([RoundRecord(round=0, hidden_layers=None, flops=None, **row), RoundRecord(round=1, hidden_layers=2, flops=1234, **row)]).splitlines()
+    lines = format_table([RoundRecord(round=0, hidden_layers=None, macs=None, **row), RoundRecord(round=1, hidden_layers=2, macs=1234, **row)]).splitlines()
     assert lines[2].split()[-2:] == ["-", "-"] and lines[3].split()[-2:] == ["2", "1,234"]

@@ -179,7 +179,7 @@ def test_a_run_directory_that_is_not_the_writer_changes_nothing(tmp_path):
     from rlth_runner.storage.rundir import RunDir
 
     state = {"w": torch.ones(2)}
-    record = RoundRecord(round=0, density=1.0, layer_density={}, params_total=2, params_nonzero=2, hidden_layers=1, flops=2,
+    record = RoundRecord(round=0, density=1.0, layer_density={}, params_total=2, params_nonzero=2, hidden_layers=1, macs=2,
                          val_acc=0.5, test_acc=0.5, test_loss=1.0)
     writer = RunDir(tmp_path / "run")
     writer.save_init(state)
@@ -294,7 +294,7 @@ def test_a_ddp_grow_run_agrees_writes_one_tree_and_matches_one_process(tmp_path,
     # (weights differ by ~1e-7), which can flip at most a borderline prediction or
     # two: 0.01 is under 2 of the 180 validation and 4 of the 360 test examples.
     for a, b in zip(ddp["rounds"], one["rounds"], strict=True):
-        for key in ("round", "density", "layer_density", "hidden_layers", "params_total", "train_steps", "epochs", "flops", "pruned"):
+        for key in ("round", "density", "layer_density", "hidden_layers", "params_total", "train_steps", "epochs", "macs", "pruned"):
             assert a[key] == b[key], key
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.01) and a["test_acc"] == pytest.approx(b["test_acc"], abs=0.01)
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-3)

@@ -1,4 +1,4 @@
-"""Growth units: function-preserving insertion, names, masks, FLOPs, config checks."""
+"""Growth units: function-preserving insertion, names, masks, MACs, config checks."""
 
 import copy
 
@@ -171,22 +171,22 @@ def test_random_growth_is_seeded_by_round(tmp_path):
     assert torch.equal(a.hidden.h0.weight, b.hidden.h0.weight)
 
 
-def test_flops_count_unpruned_macs():
+def test_macs_count_unpruned_weights():
     net = MLP(input_shape=(1, 8, 8), num_classes=10, width=24, hidden_layers=2)
     pruners.attach_masks(net, PRUNER)
-    assert flops.estimate(net, (1, 8, 8)) == 64 * 24 + 2 * 24 * 24 + 24 * 10
+    assert flops.macs_per_example(net, (1, 8, 8)) == 64 * 24 + 2 * 24 * 24 + 24 * 10
     prune_layerwise(net, {n: 0.5 for n in masks.masked_layers(net)})
-    assert flops.estimate(net, (1, 8, 8)) == sum(kept for kept, _ in masks.counts(net).values())
+    assert flops.macs_per_example(net, (1, 8, 8)) == sum(kept for kept, _ in masks.counts(net).values())
 
     res = RLTHResNet(input_shape=(3, 16, 12), num_classes=10, width=8, hidden_layers=2)
     pruner = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": ["blocks.*"]})
     pruners.attach_masks(res, pruner)
     positions = 16 * 12  # stride 1, "same" padding everywhere
     dense = 3 * 8 * 49 * positions + 2 * 2 * 8 * 8 * 9 * positions + 8 * 10
-    assert flops.estimate(res, (3, 16, 12)) == dense
+    assert flops.macs_per_example(res, (3, 16, 12)) == dense
     prune_layerwise(res, {n: 0.2 for n in masks.masked_layers(res)})
     kept_conv = sum(kept for kept, _ in masks.counts(res).values())
-    assert flops.estimate(res, (3, 16, 12)) == 3 * 8 * 49 * positions + kept_conv * positions + 8 * 10
+    assert flops.macs_per_example(res, (3, 16, 12)) == 3 * 8 * 49 * positions + kept_conv * positions + 8 * 10
 
 
 @pytest.mark.parametrize(

@@ -71,12 +71,12 @@ def test_grow_run_adds_one_hidden_layer_per_round(grow_run):
     assert [r["hidden_layers"] for r in rounds] == [0, 1, 2, 3]
     assert [r["params_total"] for r in rounds] == [rounds[0]["params_total"] + k * (32 * 32 + 32) for k in range(4)]
     for r in rounds:
-        assert 0 < r["flops"] <= r["params_nonzero"]
+        assert 0 < r["macs"] <= r["params_nonzero"]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tb = EventAccumulator(str(out / "tensorboard" / "summary"))
     tb.Reload()
-    for key in ("hidden_layers", "params_total", "params_nonzero", "flops"):
+    for key in ("hidden_layers", "params_total", "params_nonzero", "macs"):
         assert [(e.step, e.value) for e in tb.Scalars(f"rounds/{key}")] == [(r["round"], pytest.approx(r[key])) for r in rounds]
 
 
@@ -143,5 +143,5 @@ def test_resnet_grows_blocks_from_zero_and_prunes_only_blocks(make_cfg, tmp_path
     assert rounds[0]["layer_density"] == {} and rounds[0]["density"] == 1.0
     assert set(round_masks(out, 2)) == {f"blocks.b{i}.conv{j}" for i in (0, 1) for j in (1, 2)}
     assert rounds[2]["layer_density"]["blocks.b0.conv1"] < 1.0 == rounds[2]["layer_density"]["blocks.b1.conv1"]
-    assert rounds[0]["flops"] < rounds[1]["flops"]
+    assert rounds[0]["macs"] < rounds[1]["macs"]
     assert growth.architecture(checkpoints.load_network(out, 2)) == ["b0", "b1"]

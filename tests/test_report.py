@@ -282,7 +282,7 @@ def test_instability_paths_give_a_barrier_column_and_a_plot(sweep, tmp_path):
 
 
 def record(k: int, **fields) -> RoundRecord:
-    base = dict(round=k, density=0.5**k, layer_density={}, params_total=100, params_nonzero=100 // 2**k, hidden_layers=1, flops=100,
+    base = dict(round=k, density=0.5**k, layer_density={}, params_total=100, params_nonzero=100 // 2**k, hidden_layers=1, macs=100,
                 val_acc=0.9, test_acc=0.9, test_loss=0.1)
     return RoundRecord(**{**base, **fields})
 
@@ -309,16 +309,16 @@ def test_report_imports_no_torch(report):
 def test_accuracy_against_costs_uses_nonzero_parameters_and_the_compute_spent_to_get_there(tmp_path):
     from rlth_runner.report import costs
 
-    runs = [Run(tmp_path / str(seed), seed, [record(k, train_flops=1000 * (k + 1) + seed, test_acc=0.8 + 0.01 * k) for k in range(3)],
+    runs = [Run(tmp_path / str(seed), seed, [record(k, train_macs=1000 * (k + 1) + seed, test_acc=0.8 + 0.01 * k) for k in range(3)],
                 {}, {}) for seed in (0, 1)]
     (group,) = [Group("policy=reset", runs)]
     # round k costs every round up to it: 1000, 1000 + 2000, ... (+ the seed, per round)
-    assert costs.cumulative_flops(group) == {0: [1000, 1001], 1: [3000, 3002], 2: [6000, 6003]}
+    assert costs.cumulative_macs(group) == {0: [1000, 1001], 1: [3000, 3002], 2: [6000, 6003]}
     fig = costs.accuracy_against_costs([group], plots.colours([group]))
-    by_params, by_flops = fig.axes[:2]
+    by_params, by_macs = fig.axes[:2]
     assert list(by_params.lines[0].get_xdata()) == [100, 50, 25]  # params_nonzero of the rounds
-    assert list(by_flops.lines[0].get_xdata()) == [1000.5, 3001, 6001.5]
-    assert [round(y, 6) for y in by_flops.lines[0].get_ydata()] == [80, 81, 82]
+    assert list(by_macs.lines[0].get_xdata()) == [1000.5, 3001, 6001.5]
+    assert [round(y, 6) for y in by_macs.lines[0].get_ydata()] == [80, 81, 82]
 
 
 def test_groups_that_differ_in_one_number_get_accuracy_against_it(tmp_path):

@@ -14,12 +14,12 @@ STOP = dict(accuracy=None, metric="val_acc", density=None, compression=None)
 
 def rnd(k, density, nonzero, acc=0.5):
     return RoundRecord(round=k, density=density, layer_density={}, params_total=1000, params_nonzero=nonzero, hidden_layers=None,
-                       flops=0, val_acc=acc, test_acc=acc, test_loss=1.0)
+                       macs=0, val_acc=acc, test_acc=acc, test_loss=1.0)
 
 
 def retrained(test_acc):
     return RoundRecord(round=1, density=0.5, layer_density={}, params_total=1000, params_nonzero=500, hidden_layers=None,
-                       flops=0, val_acc=None, test_acc=test_acc, test_loss=1.0)
+                       macs=0, val_acc=None, test_acc=test_acc, test_loss=1.0)
 
 
 def test_each_rule_and_round_0_never_stops():

@@ -1,63 +1,85 @@
 """The one schema of a round's record: `rounds/round_<k>/metrics.json`, each
 entry of summary.json's `rounds`, the printed table, the TensorBoard summary
-run and the stopping rules all read and write a `RoundRecord`.
+run, the HPARAMS row, `optimized_metric` and the stopping rules all read and
+write a `RoundRecord`.
 
-Torch-free, so that analysis scripts can import it. Keys are stable: add
-fields with a default, never rename one (README lists them; a test checks).
+Torch-free, so that analysis scripts and the config home can import it. Keys
+are stable: add fields with a default; a renamed field keeps its old key in
+`FORMER_KEYS`, so records written before still load (README lists the keys; a
+test checks).
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import ClassVar
+
+# Where a field is shown besides metrics.json and summary.json. Each list of keys
+# (RoundRecord.SCALARS, hparams.METRICS, choices.OPTIMIZED_METRICS) is read from the
+# fields, so a new field is declared once, with its places.
+SCALAR = "scalar"  # plotted in the TensorBoard summary run against the round index, as rounds/<key>
+HPARAM = "hparam"  # a metric of the run's HPARAMS row (hparams.py), the last round's, as final/<key>
+OPTIMIZABLE = "optimizable"  # a value of `optimized_metric`: what a sweeper may optimise, the last round's
+RESULT = (SCALAR, HPARAM, OPTIMIZABLE)
+
+# Keys records were written with before a field was renamed, and the field each is now.
+FORMER_KEYS = {"flops": "macs", "train_flops": "train_macs"}
+
+
+def shown(*places: str, default=MISSING):
+    """A field shown in `places` (SCALAR, HPARAM, OPTIMIZABLE)."""
+    return field(default=default, metadata={"shown": frozenset(places)})
 
 
 @dataclass
 class RoundRecord:
     round: int
-    density: float  # fraction of prunable weights left
+    density: float = shown(*RESULT)  # fraction of prunable weights left
     layer_density: dict[str, float]  # per masked layer
-    params_total: int
-    params_nonzero: int  # every parameter, biases included, that is not zero
-    hidden_layers: int | None  # hidden layers (MLP) or blocks (RLTH ResNet); None for other models
-    flops: int  # multiply-accumulates of one example through the unpruned weights
-    val_acc: float | None  # best over the round's validation passes; None for regression
-    test_acc: float | None  # with the round's final weights; None for regression
-    test_loss: float
-    val_error: float | None = None  # regression only: mean squared error
-    test_error: float | None = None
-    train_steps: int = 0
-    # Training compute of the round (budget.py): 3 x `flops` x the examples its train_steps saw,
-    # a forward pass and a backward pass of about twice its cost per example; None in older records
-    train_flops: int | None = None
+    params_total: int = shown(SCALAR)
+    params_nonzero: int = shown(*RESULT)  # every parameter, biases included, that is not zero
+    hidden_layers: int | None = shown(*RESULT)  # hidden layers (MLP) or blocks (RLTH ResNet); None for other models
+    macs: int = shown(SCALAR, OPTIMIZABLE)  # multiply-accumulates of one example through the unpruned weights (flops.py)
+    val_acc: float | None = shown(*RESULT)  # best over the round's validation passes; None for regression
+    test_acc: float | None = shown(*RESULT)  # with the round's final weights; None for regression
+    test_loss: float = shown(SCALAR, OPTIMIZABLE)
+    val_error: float | None = shown(*RESULT, default=None)  # regression only: mean squared error
+    test_error: float | None = shown(*RESULT, default=None)
+    train_steps: int = shown(SCALAR, HPARAM, default=0)
+    # Training compute of the round (budget.py), in multiply-accumulates: 3 x `macs` x the examples its
+    # train_steps saw, a forward pass and a backward pass of about twice its cost per example; None in older records
+    train_macs: int | None = shown(SCALAR, HPARAM, default=None)
     epochs: int = 0
     seconds: float = 0.0  # wall-clock time of fit + test
     # train.eval_every_n_steps: the step of lowest validation loss and the scores there
-    early_stop_step: int | None = None
+    early_stop_step: int | None = shown(*RESULT, default=None)
     early_stop_val_loss: float | None = None
-    early_stop_val_acc: float | None = None
-    early_stop_test_acc: float | None = None
+    early_stop_val_acc: float | None = shown(OPTIMIZABLE, default=None)
+    early_stop_test_acc: float | None = shown(OPTIMIZABLE, default=None)
     pruned: int = 0  # weights removed by this round's pruning
-    compression: float = 1.0  # round 0's nonzero parameters / this round's
+    compression: float = shown(*RESULT, default=1.0)  # round 0's nonzero parameters / this round's
     # How the round learned (measures.py): the first evaluated step at 99% of its best val accuracy, the
     # relative L2 distance the kept weights moved from the round's start and from initialisation, and
     # the test accuracy of the starting weights before training (classification only)
-    steps_to_99: int | None = None
+    steps_to_99: int | None = shown(*RESULT, default=None)
     # train.target_error: the first step on the validation grid whose validation error (regression: MSE) is at most it
-    steps_to_target: int | None = None
-    dist_from_start: float | None = None
-    dist_from_init: float | None = None
-    supermask_acc: float | None = None
+    steps_to_target: int | None = shown(*RESULT, default=None)
+    dist_from_start: float | None = shown(*RESULT, default=None)
+    dist_from_init: float | None = shown(*RESULT, default=None)
+    supermask_acc: float | None = shown(*RESULT, default=None)
     # analysis.instability: the test-error barrier between two copies trained from the round's start (instability.py)
-    instability_barrier: float | None = None
+    instability_barrier: float | None = shown(*RESULT, default=None)
     # train.mode=edge_popup: the fraction of the prunable weights the round's subnetwork uses (training/edge_popup.py);
     # None when the weights train
-    subnetwork_density: float | None = None
+    subnetwork_density: float | None = shown(*RESULT, default=None)
     extra: dict = field(default_factory=dict, repr=False)  # keys this version does not know (newer runs)
 
-    # What the TensorBoard summary run plots against the round index, as rounds/<key>.
-    SCALARS = ("density", "val_acc", "test_acc", "test_loss", "params_nonzero", "params_total", "compression",
-               "hidden_layers", "flops", "val_error", "test_error", "steps_to_99", "steps_to_target", "dist_from_start", "dist_from_init",
-               "supermask_acc", "early_stop_step", "instability_barrier", "train_steps", "train_flops", "subnetwork_density")
+    SCALARS: ClassVar[tuple[str, ...]]  # set below from the fields, as shown_in(SCALAR)
+
+    @classmethod
+    def shown_in(cls, place: str) -> tuple[str, ...]:
+        """The keys shown in `place` (SCALAR, HPARAM, OPTIMIZABLE), in the record's order."""
+        return tuple(f.name for f in fields(cls) if place in f.metadata.get("shown", ()))
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -65,6 +87,8 @@ class RoundRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RoundRecord":
+        # A record written before a rename holds the former key; should it hold both, the current one wins.
+        data = {FORMER_KEYS.get(k, k): v for k, v in data.items() if FORMER_KEYS.get(k) not in data}
         known = set(cls.keys())
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
         if missing := [k for k in required if k not in data]:
@@ -86,10 +110,13 @@ class RoundRecord:
         """What a sweep optimises (`optimized_metric`): the key `metric`; by default the
         best val accuracy (maximise), or the val error (minimise) for regression."""
         if metric is not None:
-            return getattr(self, metric)
+            return getattr(self, FORMER_KEYS.get(metric, metric))
         return self.val_acc if self.val_acc is not None else self.val_error
 
     def describe(self) -> str:
         if self.regression:
             return f"val error {self.val_error:.4g}, test error {self.test_error:.4g}"
         return f"best val acc {self.val_acc:.4f}, test acc {self.test_acc:.4f}"
+
+
+RoundRecord.SCALARS = RoundRecord.shown_in(SCALAR)

@@ -5,8 +5,9 @@ pruned: a Linear layer costs one MAC per unpruned weight, a convolution one
 MAC per unpruned kernel weight per output position. Biases, normalisation,
 activations and pooling are left out; they are small next to the weights and
 are not pruned. Layers without a mask count all their weights. The number is
-reported as `flops` (one MAC = one FLOP in this count, the convention of much
-of the pruning literature; multiply by 2 for separate multiplies and adds).
+the round record's `macs` (once called `flops`, the pruning literature's loose
+name for it; floating-point operations are about twice as many, a multiply
+and an add each).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def _kept(layer: nn.Module) -> int:
 
 
 @torch.no_grad()
-def estimate(net: nn.Module, input_shape) -> int:
+def macs_per_example(net: nn.Module, input_shape) -> int:
     """MACs of one forward pass of one example through the unpruned weights."""
     positions: dict[nn.Module, int] = {}
 

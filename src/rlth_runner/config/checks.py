@@ -42,7 +42,7 @@ def validate(cfg: DictConfig) -> None:
         at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
         _dataset(cfg)
         _hardware(cfg)
-        if cfg.get("optimized_metric") is not None:
+        if cfg.get("optimized_metric") not in (None, *choices.OPTIMIZED_METRIC_ALIASES):
             choice(cfg, "optimized_metric", choices.OPTIMIZED_METRICS)
     except OmegaConfBaseException as err:  # e.g. key=${nowhere}: an interpolation that does not resolve
         raise ConfigError(_omegaconf_line(cfg, err)) from err

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from ..record import FORMER_KEYS, OPTIMIZABLE, RoundRecord
+
 
 @dataclass(frozen=True)
 class PrunerChoice:
@@ -81,10 +83,10 @@ STRATEGIES = ("auto", "ddp")
 DETERMINISTIC = (False, True, "warn")
 
 STOP_METRICS = ("val_acc", "test_acc")
-# `optimized_metric`: keys of the last round's record (record.py) a sweeper may optimise.
-OPTIMIZED_METRICS = ("val_acc", "test_acc", "test_loss", "val_error", "test_error", "density", "compression", "params_nonzero",
-                     "flops", "hidden_layers", "early_stop_step", "early_stop_val_acc", "early_stop_test_acc", "steps_to_99",
-                     "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier", "subnetwork_density")
+# `optimized_metric`: keys of the last round's record (record.py) a sweeper may optimise, and the
+# former names of renamed ones, which sweeps written before the rename still give.
+OPTIMIZED_METRICS = RoundRecord.shown_in(OPTIMIZABLE)
+OPTIMIZED_METRIC_ALIASES = {old: new for old, new in FORMER_KEYS.items() if new in OPTIMIZED_METRICS}
 VERIFY_REFERENCES = ("dense", "final", "target")
 
 

@@ -14,9 +14,9 @@ Round 0 trains the fixed length in every mode: policy=rewind's capture step
 and policy=lr_rewind's rewind step are checked against it, and it is the
 shortest round of all three modes but for a grown network under `flops`.
 A round's compute is counted as in `flops.py`, by multiply-accumulates (MACs)
-through its unpruned weights; the training FLOPs of a round
-(`RoundRecord.train_flops`) are 3 x MACs per example x examples seen: one
-forward pass and a backward pass of about twice its cost.
+through its unpruned weights; the training MACs of a round
+(`RoundRecord.train_macs`, once `train_flops`) are 3 x MACs per example x
+examples seen: one forward pass and a backward pass of about twice its cost.
 """
 
 from __future__ import annotations
@@ -63,5 +63,5 @@ def examples_seen(steps: int, batches_per_epoch: int, examples: int, batch_size:
     return epochs * per_epoch + rest * batch_size
 
 
-def train_flops(macs_per_example: int, examples: int) -> int:
+def train_macs(macs_per_example: int, examples: int) -> int:
     return BACKWARD_AND_FORWARD * macs_per_example * examples

@@ -10,14 +10,14 @@ from .groups import Group
 from .plots import figure, legend
 
 
-def cumulative_flops(group: Group) -> dict[int, list[float]]:
-    """Round -> each run's training FLOPs summed over rounds 0..k: what it cost to get there
-    (pruning needs every earlier round). Runs recorded before train_flops existed have none."""
+def cumulative_macs(group: Group) -> dict[int, list[float]]:
+    """Round -> each run's training multiply-accumulates summed over rounds 0..k: what it cost to get
+    there (pruning needs every earlier round). Runs recorded before train_macs (once train_flops) have none."""
     out: dict[int, list[float]] = {}
     for run in group.runs:
         total = 0.0
         for record in sorted(run.records, key=lambda r: r.round):
-            spent = stats.value(run, record, "train_flops")
+            spent = stats.value(run, record, "train_macs")
             if spent is None:
                 break
             total += spent
@@ -35,16 +35,16 @@ def _points(group: Group, key: str, scale: float, x_of) -> list[tuple[float, flo
 
 
 def accuracy_against_costs(groups: list[Group], colours: dict[str, str]):
-    """Two panels: test accuracy against nonzero parameters, and against cumulative training FLOPs."""
+    """Two panels: test accuracy against nonzero parameters, and against cumulative training MACs."""
     from matplotlib.ticker import LogFormatterSciNotation
 
     key, scale, name = ("test_error", 1, "test error (MSE)") if stats.regression(groups) else ("test_acc", 100, "test accuracy (%)")
-    has_flops = stats.any_value(groups, "train_flops")
-    fig, axes = figure(1, 2 if has_flops else 1, width=12.0 if has_flops else 7.0, sharey=True)
+    has_macs = stats.any_value(groups, "train_macs")
+    fig, axes = figure(1, 2 if has_macs else 1, width=12.0 if has_macs else 7.0, sharey=True)
     panels = [("nonzero parameters (log scale)", lambda g: (lambda k: _mean(stats.round_stat(g, k, "params_nonzero"))))]
-    if has_flops:
-        panels.append(("training FLOPs to reach the round, rounds 0..k (log scale)",
-                       lambda g: (lambda k, c=cumulative_flops(g): sum(c[k]) / len(c[k]) if c.get(k) else None)))
+    if has_macs:
+        panels.append(("training multiply-accumulates to reach the round, rounds 0..k (log scale)",
+                       lambda g: (lambda k, c=cumulative_macs(g): sum(c[k]) / len(c[k]) if c.get(k) else None)))
     drawn = False
     for ax, (xlabel, x_for) in zip(axes[0], panels):
         for g in groups:

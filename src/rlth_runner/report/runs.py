@@ -7,12 +7,13 @@ returned as `Skipped`, with the reason the command prints.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..record import RoundRecord
-from ..storage.layout import RunLayout, natural_order
+from ..storage.layout import RunLayout, TicketFiles, natural_order
 from ..storage.rundir import RunDir
 from .configs import read_config
 
@@ -38,6 +39,7 @@ class Run:
     config: dict  # the composed config, flattened to dotted keys, without `paths`
     settings: dict  # the keys that decide the results (config/fingerprint.py)
     instability: dict[int, InstabilityPath] = field(default_factory=dict)  # by round
+    exports: dict[int, dict[str, float]] = field(default_factory=dict)  # by round: rlth-export --bench's speed-ups (EXPORT_KEYS)
 
     def barrier(self, record: RoundRecord) -> float | None:
         """The round's instability barrier: from its record, or from its instability.json
@@ -109,7 +111,8 @@ def load_run(run_dir: Path) -> Run | Skipped:
     except Exception as err:  # noqa: BLE001 (yaml, OmegaConf and interpolation errors all mean: no usable config)
         return Skipped(run_dir, f"{config_file.relative_to(run_dir)} cannot be read ({type(err).__name__}: {_first_line(err)})")
     seed = summary.get("seed", config.get("seed"))
-    return Run(run_dir, seed, records, config, settings, read_instability(directory, [r.round for r in records]))
+    rounds = [r.round for r in records]
+    return Run(run_dir, seed, records, config, settings, read_instability(directory, rounds), read_exports(directory, rounds))
 
 
 def _unfinished(summary: dict) -> str | None:
@@ -144,4 +147,20 @@ def read_instability(directory: RunDir, rounds: list[int]) -> dict[int, Instabil
             out[k] = InstabilityPath(points, float(barrier))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue  # none, or damaged: only the path's plot is lost, the barrier is in the round's record
+    return out
+
+
+# rlth-export --bench's throughput speed-ups over the dense network at batch 256, by form (docs/export.md).
+EXPORT_KEYS = {"compact_speedup": "compact", "csr_speedup": "csr"}
+
+
+def read_exports(directory: RunDir, rounds: list[int]) -> dict[int, dict[str, float]]:
+    """The benchmarks of rounds exported to their default folder (<run>/export/round_<k>/ticket.json)."""
+    out = {}
+    for k in rounds:
+        try:
+            forms = json.loads(TicketFiles(directory.export_dir(k)).info.read_text())["bench"]["forms"]
+            out[k] = {key: float(forms[form]["throughput_speedup"]) for key, form in EXPORT_KEYS.items() if form in forms}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not exported, exported without --bench, or unreadable: no column value
     return out

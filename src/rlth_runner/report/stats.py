@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..record import RoundRecord
 from .groups import Group
-from .runs import Run
+from .runs import EXPORT_KEYS, Run
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ def stat(values: list[float | None]) -> Stat | None:
 def value(run: Run, record: RoundRecord, key: str) -> float | None:
     """A round's value of `key`: a RoundRecord field, or `instability_barrier`, which
     a run made before the record had that field keeps in instability.json."""
+    if key in EXPORT_KEYS:  # not a record field: from the round's ticket.json
+        return run.exports.get(record.round, {}).get(key)
     return run.barrier(record) if key == "instability_barrier" else getattr(record, key, record.extra.get(key))
 
 

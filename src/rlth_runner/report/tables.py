@@ -21,7 +21,7 @@ class Column:
     header: str
     key: str  # a RoundRecord field (stats.value)
     scale: float = 1.0
-    kind: str = "percent"  # percent | steps | distance | error
+    kind: str = "percent"  # percent | steps | distance | error | ratio
 
 
 @dataclass
@@ -46,7 +46,9 @@ def columns(groups: list[Group]) -> list[Column]:
     out = [Column("weights left %", "density", 100), Column("nonzero params", "params_nonzero", kind="steps"), *scores]
     # Measures that only some runs have (accuracy curves, train.target_error, train.mode=edge_popup): where they do.
     for column in (Column("steps to 99% (steps)", "steps_to_99", kind="steps"), Column("steps to target error (steps)", "steps_to_target", kind="steps"),
-                   Column("subnetwork %", "subnetwork_density", 100)):
+                   Column("subnetwork %", "subnetwork_density", 100),
+                   Column("compacted speed-up x (batch 256)", "compact_speedup", kind="ratio"),
+                   Column("CSR speed-up x (batch 256)", "csr_speedup", kind="ratio")):
         if stats.any_value(groups, column.key):
             out.append(column)
     out.append(Column("dist from init (rel. L2)", "dist_from_init", kind="distance"))
@@ -67,6 +69,8 @@ def number(x: float, kind: str) -> str:
         return f"{x:.3f}"
     if kind == "error":
         return f"{x:.4g}"
+    if kind == "ratio":
+        return f"{x:.2f}"
     return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.2g}"
 
 

@@ -48,6 +48,11 @@ def load_network(run_dir: Path | str, k: int) -> nn.Module:
     arch = run.load_arch(k)
     if arch is None:
         raise FileNotFoundError(f"round {k} of {run.root} has no arch.json: it was not saved by this version, or not finished")
-    net = instantiate(arch["model"], input_shape=tuple(arch["input_shape"]), num_classes=arch["num_classes"])
+    net = build_network(arch)
     restore(net, run.load_weights(k), arch)
     return net.eval()
+
+
+def build_network(arch: dict) -> nn.Module:
+    """A fresh network of the config and data shape `arch` records (its hidden layers are set by `restore`)."""
+    return instantiate(arch["model"], input_shape=tuple(arch["input_shape"]), num_classes=arch["num_classes"])

@@ -118,7 +118,7 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
     (a checkpoint of this fit and its step); the round's record."""
     net, t = setup.net, cfg.train
     pl.seed_everything(seed, verbose=False)
-    macs = flops.estimate(net, setup.data.input_shape)
+    macs = flops.macs_per_example(net, setup.data.input_shape)
     length = budget.round_steps(t.budget, round_index, setup.fixed_steps, setup.dense_macs, macs, t.budget_cap)
     start = setup.policy.schedule_start(round_index)  # the fit trains the schedule's steps start .. length
     schedule = LRSchedule.from_config(t, length, start)
@@ -150,10 +150,10 @@ def fit(cfg: DictConfig, setup: Setup, round_index: int, log_to: LoggerLocation,
         params_total=sum(p.numel() for p in net.parameters()),
         params_nonzero=sum(int(p.count_nonzero()) for p in net.parameters()),
         hidden_layers=growth.depth(net),
-        flops=macs,
+        macs=macs,
         **module.scores(best.best, val, test),
         train_steps=trainer.global_step,
-        train_flops=budget.train_flops(macs, budget.examples_seen(trainer.global_step, len(train_loader), len(setup.data.train[0]), t.batch_size)),
+        train_macs=budget.train_macs(macs, budget.examples_seen(trainer.global_step, len(train_loader), len(setup.data.train[0]), t.batch_size)),
         epochs=trainer.current_epoch,
         seconds=round(time.perf_counter() - started, 3),
         **(tracker.best if tracker is not None and tracker.best is not None else {}),

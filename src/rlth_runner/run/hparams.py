@@ -9,13 +9,11 @@ import shutil
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import run_info
-from ..record import RoundRecord
+from ..record import HPARAM, RoundRecord
 
 # Shown for every run, besides its description (config.run_info); a sweep adds the keys it varies.
 SETTINGS = ("pruner.sparsity", "rounds")
-METRICS = ("test_acc", "val_acc", "density", "compression", "params_nonzero", "hidden_layers", "val_error", "test_error",
-           "early_stop_step", "steps_to_99", "dist_from_start", "dist_from_init", "supermask_acc", "instability_barrier", "train_steps",
-           "train_flops")
+METRICS = RoundRecord.shown_in(HPARAM)
 
 
 def settings(cfg: DictConfig, swept: dict[str, str]) -> dict:

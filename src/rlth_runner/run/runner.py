@@ -146,7 +146,7 @@ def prepare(cfg: DictConfig, run_dir: RunDir, in_sweep: bool = False) -> Setup:
     eval_batch = max(cfg.train.batch_size, 1024)
     # The grid's spacing comes from the fixed round length, so that rounds of any budget are sampled alike.
     return Setup(data, net, policy, TensorBatches(*data.val, eval_batch), TensorBatches(*data.test, eval_batch), measures.kept_weights(net),
-                 grid_every(cfg.train.eval_every_n_steps, fixed, in_sweep), fixed, flops.estimate(net, data.input_shape))
+                 grid_every(cfg.train.eval_every_n_steps, fixed, in_sweep), fixed, flops.macs_per_example(net, data.input_shape))
 
 
 def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, setup: Setup) -> tuple[float | None, str, str]:

@@ -83,7 +83,7 @@ def format_table(rounds: list[RoundRecord]) -> str:
         else:
             val, test = _pct(r.val_acc), _pct(r.test_acc)
         depth = "-" if r.hidden_layers is None else str(r.hidden_layers)  # None: not a growable model
-        macs = "-" if r.flops is None else f"{r.flops:,}"
+        macs = "-" if r.macs is None else f"{r.macs:,}"
         lines.append(f"{r.round:>5}  {100 * r.density:>14.2f}  {r.params_nonzero:>14,}  {val:>14}  {test:>10}  {r.train_steps:>6}"
                      f"  {depth:>13}  {macs:>12}")
     return "\n".join(lines)

@@ -46,6 +46,10 @@ def write_json(path: Path, data) -> None:
     atomic_write(Path(path), lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(Path(path), lambda f: f.write(data))
+
+
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
 

@@ -26,6 +26,7 @@ only that round.
     <run>/checksums.json                   sha256 and size of every artifact above, as written (ledger.py)
     <run>/.lock                            held (flock) by the process running in the directory (lock.py)
     <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
+    <run>/export/round_<k>/                rlth-export's default output for round k (TicketFiles)
 
 A sweep directory holds Hydra's multirun.yaml and one run directory per job.
 Torch-free: the report and the command line read paths before any training.
@@ -155,6 +156,15 @@ class RunLayout:
         where = self.tensorboard_location(k, extra)
         return Path(where.save_dir) / where.name / where.version
 
+    def finished_rounds(self) -> list[int]:
+        """The rounds whose metrics.json exists, in order."""
+        found = (d.name.removeprefix("round_") for d in self.rounds_dir.glob("round_*"))
+        return sorted(int(k) for k in found if k.isdigit() and (self.round_dir(int(k)) / ROUND_RECORD).exists())
+
+    def export_dir(self, k: int) -> Path:
+        """Where `rlth-export` writes round k unless told otherwise."""
+        return self.root / "export" / f"round_{k}"
+
     # ---------------------------------------------------------------- branches
     @property
     def branches(self) -> Path:
@@ -196,3 +206,30 @@ class RunLayout:
         if copies:
             return max(copies, key=lambda p: natural_order(p.parent.name))
         return self.config_path if self.config_path.is_file() else None
+
+
+@dataclass(frozen=True)
+class TicketFiles:
+    """What `rlth-export` writes into its output folder (docs/export.md has the formats)."""
+
+    root: Path
+
+    @property
+    def tensors(self) -> Path:
+        return self.root / "ticket.safetensors"  # trained weights, masks, initial (and rewind) weights
+
+    @property
+    def info(self) -> Path:
+        return self.root / "ticket.json"  # architecture, fingerprint, record, versions, compaction, benchmark
+
+    @property
+    def compact(self) -> Path:
+        return self.root / "compact.safetensors"  # the compacted network's weights
+
+    @property
+    def csr(self) -> Path:
+        return self.root / "compact_csr.safetensors"  # the same with every linear weight in CSR form
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / "compact.onnx"

@@ -113,6 +113,10 @@ class RunDir(RunLayout):
             raise DamagedArtifact(problem)
         return load_tensors(self.rewind_path)["step"]
 
+    def rewind_damage(self) -> str | None:
+        """Why rewind.pt cannot be trusted; None when it is intact or there is none."""
+        return self.damage(self.rewind_path) if self.rewind_path.exists() else None
+
     def load_rewind(self) -> dict:
         if not self.rewind_path.exists():
             raise FileNotFoundError(f"{self.rewind_path} is missing: round 0 was trained without policy=rewind; start a new run directory")

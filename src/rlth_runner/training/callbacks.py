@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import Checkpoint, ProgressBar
 from tqdm.auto import tqdm
 
 from ..lottery.pruning.masks import MaskApplier
+from .lightning_internals import limit_steps_of_running_fit
 
 
 class NonFiniteLossError(RuntimeError):
@@ -164,14 +165,15 @@ class StopAtStep(pl.Callback):
     epoch's end again and counts the epoch twice, so later epochs get another
     batch order and the last one is lost. The Trainer is therefore built with
     `max_epochs` alone, which restores like any epoch-based fit, and the limit
-    is set when training starts (before the progress bar reads it).
+    is set when training starts (before the progress bar reads it), through
+    Lightning's internal loop (lightning_internals.py).
     """
 
     def __init__(self, steps: int):
         self.steps = steps
 
     def on_train_start(self, trainer, pl_module):
-        trainer.fit_loop.epoch_loop.max_steps = self.steps
+        limit_steps_of_running_fit(trainer, self.steps)
 
 
 class RoundCheckpoint(Checkpoint):

@@ -23,17 +23,13 @@ from torch import nn
 
 from ..config import choices
 from ..run import interrupts
+from .lightning_internals import PlainHookNameAttribute, counted_step
 from .lr_schedules import LRSchedule
 from .regularisers import DistanceToStart
-from .step_chunks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
-
-# Lightning sets this attribute around every hook call, several times per step;
-# it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks
-# for those (measurable at this rate) can be skipped.
-_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
+from .step_chunks import EpochMeans, block_end, lightning_step_hooks_unused
 
 
-class TaskModule(pl.LightningModule):
+class TaskModule(PlainHookNameAttribute, pl.LightningModule):
     """The training loop shared by the tasks; a task subclass defines `measure`."""
 
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
@@ -46,12 +42,6 @@ class TaskModule(pl.LightningModule):
         self.distance = distance  # train.distance_reg's term (regularisers.py); None: off
         self.automatic_optimization = False
         self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
-
-    def __setattr__(self, name, value):
-        if name in _PLAIN_ATTRIBUTES:
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     # A task subclass defines `measure(batch) -> (mean loss, {metric: per-example sum}, batch size)`.
     # Checked when the subclass is defined, so a task without one fails at import, not mid-training.
@@ -91,7 +81,7 @@ class TaskModule(pl.LightningModule):
             opt.zero_grad(set_to_none=True)
             if self._plain_steps:
                 loss.backward()
-                plain_step(opt)
+                counted_step(opt)
             else:
                 self.manual_backward(loss)
                 opt.step()

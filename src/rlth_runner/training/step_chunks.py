@@ -15,7 +15,7 @@ the block size; only the callbacks' view changes:
 `steps_per_block=1` is plain Lightning: every callback sees every step. Use
 it for a callback that must act on every batch; keep the default (50) for
 throughput on small networks. Lightning's private calls are all in
-`plain_step`.
+lightning_internals.py.
 
 Under DDP every step goes through `manual_backward`, whose DDP hook
 (`prepare_for_backward`) readies the gradient all-reduce that then runs
@@ -96,16 +96,3 @@ def lightning_step_hooks_unused(module: pl.LightningModule) -> bool:
         and not any(is_overridden(hook, module) for hook in _STEP_HOOKS)
         and not any(is_overridden(hook, cb) for cb in trainer.callbacks for hook in _STEP_HOOKS)
     )
-
-
-def plain_step(optimizer) -> None:
-    """The optimizer's own step, bracketed by the two calls through which
-    `LightningOptimizer.step` counts it (`global_step`, `max_steps`).
-
-    These are private attributes of Lightning's manual-optimization loop
-    (pytorch-lightning is pinned below 2.7); tests/test_module_logging.py
-    fails if their meaning changes.
-    """
-    optimizer._on_before_step()
-    optimizer.optimizer.step()
-    optimizer._on_after_step()

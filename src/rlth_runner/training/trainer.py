@@ -19,6 +19,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from ..cluster import distributed
 from ..storage.layout import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
+from .lightning_internals import leave_signals_to_rlth
 
 
 def quiet_lightning() -> None:
@@ -76,12 +77,3 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
     if ranks:
         leave_signals_to_rlth(trainer)
     return trainer, best
-
-
-def leave_signals_to_rlth(trainer: pl.Trainer) -> None:
-    """Under DDP, Lightning's SIGTERM handler broadcasts from inside the handler,
-    a collective the other ranks never match, and they hang. rlth-run stops on
-    signals itself (interrupts.py) and forwards them to the ranks
-    (distributed/launch.py), so Lightning installs no handler. A private
-    attribute: pytorch-lightning is pinned below 2.7."""
-    trainer._signal_connector.register_signal_handlers = lambda: None
