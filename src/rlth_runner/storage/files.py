@@ -46,10 +46,6 @@ def write_json(path: Path, data) -> None:
     atomic_write(Path(path), lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())
-
-
 def save_tensors(path: Path, obj) -> None:
     import torch
 
