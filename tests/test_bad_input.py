@@ -152,7 +152,7 @@ def test_gpu_hardware_without_a_gpu_is_one_line_before_the_data(cli, tmp_path, m
     def no_loading(*args, **kwargs):
         raise AssertionError("the data was loaded before the hardware was checked")
 
-    monkeypatch.setattr("rlth_runner.run.runner.load_dataset", no_loading)
+    monkeypatch.setattr("rlth_runner.run.prepare.load_dataset", no_loading)
     code, _, err = cli(f"hardware={hardware}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2
     line = one_line(err, "hardware.accelerator=gpu: no GPU is usable on this machine")
