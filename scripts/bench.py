@@ -212,7 +212,7 @@ def run_reference(case: Case, masked: bool, device) -> Trained:
 
 
 def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
-    from rlth_runner.training.module import Classifier
+    from rlth_runner.training.tasks import Classifier
     from rlth_runner.storage.rundir import RunDir
     from rlth_runner.training.trainer import build_trainer
 

@@ -67,7 +67,7 @@ BRANCHES = {
 }
 
 # A dataset's `task` picks the LightningModule that trains on it.
-TASKS = {"classification": "rlth_runner.training.module:Classifier", "regression": "rlth_runner.training.module:Regressor"}
+TASKS = {"classification": "rlth_runner.training.tasks:Classifier", "regression": "rlth_runner.training.tasks:Regressor"}
 
 # `hardware.accelerator`: the devices rlth-run puts its data on (data/load.py
 # device_for); whether this machine has one is hardware.py's check.

@@ -21,8 +21,8 @@ from ..record import RoundRecord
 from ..storage.layout import LoggerLocation
 from ..storage.ledger import DamagedArtifact
 from ..storage.rundir import RunDir
-from ..training import edge_popup, module as tasks, regularisers
-from ..training.callbacks import RoundCheckpoint
+from ..training import edge_popup, regularisers, tasks
+from ..training.round_checkpoint import RoundCheckpoint
 from ..training.early_stop import EarlyStopTracker
 from ..training.lr_schedules import LRSchedule
 from ..training.trainer import build_trainer

@@ -1,8 +1,5 @@
-"""The LightningModules: one network, its loss, its metrics, its optimizer.
-
-`Classifier` (cross-entropy, accuracy) for the image datasets; `Regressor`
-(mean squared error, logged as `error`) for regression data such as
-`teacher`. `for_task` picks one from the dataset's task.
+"""The LightningModule's training loop, shared by the tasks (tasks.py): one
+network, its loss, its metrics, its optimizer.
 
 Built for throughput on small networks (docs/performance.md): each
 `training_step` call runs a block of optimizer steps (training/blocks.py);
@@ -18,7 +15,6 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import choices
@@ -168,38 +164,3 @@ class TaskModule(pl.LightningModule):
         # weight decay would otherwise move them.
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         return choices.resolve(choices.OPTIMIZERS, self.optimizer_name, "optimizer")(trainable, **kwargs)
-
-
-class Classifier(TaskModule):
-    def measure(self, batch):
-        x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        n = len(y)
-        # A count of correct predictions: three small tensor ops, where a float mean takes more.
-        return loss, {"loss": loss * n, "acc": (logits.argmax(dim=-1) == y).sum()}, n
-
-    @staticmethod
-    def scores(best_val_acc, val: dict, test: dict) -> dict:
-        """The round record's scores (record.py), from the best validation and the test pass."""
-        return {"val_acc": best_val_acc, "test_acc": test["test/acc"], "test_loss": test["test/loss"]}
-
-
-class Regressor(TaskModule):
-    """Mean squared error, reported as `error`. There is no accuracy: val_acc and test_acc are null."""
-
-    def measure(self, batch):
-        x, y = batch
-        loss = F.mse_loss(self.net(x), y)
-        n = len(y)
-        total = loss * n
-        return loss, {"loss": total, "error": total}, n
-
-    @staticmethod
-    def scores(best_val_acc, val: dict, test: dict) -> dict:
-        # val: a validation pass with the round's final weights
-        return {"val_acc": None, "test_acc": None, "test_loss": test["test/loss"], "val_error": val["val/error"], "test_error": test["test/error"]}
-
-
-def for_task(task: str) -> type[TaskModule]:
-    return choices.resolve(choices.TASKS, task, "task")

@@ -18,7 +18,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from ..cluster import distributed
 from ..storage.layout import LoggerLocation
-from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
+from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, StopAtStep
+from .progress import RoundProgressBar
 
 
 def quiet_lightning() -> None:
