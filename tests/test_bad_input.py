@@ -25,12 +25,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from conftest import FAST, rlth_run
-from rlth_runner.entry import invocation as invocation_module
-from rlth_runner.entry import main as cli_module
-from rlth_runner.entry.conf import CONFIG_DIR
-from rlth_runner.entry.invocation import Invocation
 from rlth_runner.cluster import sweeps
 from rlth_runner.config import ConfigError, validate
+from rlth_runner.entry import invocation as invocation_module, main as cli_module
+from rlth_runner.entry.conf import CONFIG_DIR
+from rlth_runner.entry.invocation import Invocation
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine without a usable GPU")
 TINY = [*FAST, "rounds=1", "train.max_steps=2", "model.width=8"]

@@ -15,9 +15,9 @@ import torch
 
 from rlth_runner.config import ConfigError, fingerprint, validate
 from rlth_runner.data import TensorBatches
-from rlth_runner.models.mlp import MLP
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.models.mlp import MLP
 from rlth_runner.training.callbacks import EnforceMasks
 from rlth_runner.training.edge_popup import Subnetwork, chosen_count, top_entries
 from rlth_runner.training.tasks import Classifier

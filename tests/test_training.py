@@ -4,9 +4,9 @@ import pytorch_lightning as pl
 import torch
 
 from rlth_runner.data import TensorBatches
-from rlth_runner.models.mlp import MLP
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.models.mlp import MLP
 from rlth_runner.training.callbacks import EnforceMasks
 from rlth_runner.training.tasks import Classifier
 
