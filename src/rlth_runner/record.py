@@ -26,7 +26,7 @@ class RoundRecord:
     val_error: float | None = None  # regression only: mean squared error
     test_error: float | None = None
     train_steps: int = 0
-    # Training compute of the round (budget.py): 3 x `flops` x the examples its train_steps saw,
+    # Training compute of the round (lottery/budget.py): 3 x `flops` x the examples its train_steps saw,
     # a forward pass and a backward pass of about twice its cost per example; None in older records
     train_flops: int | None = None
     epochs: int = 0
@@ -38,7 +38,7 @@ class RoundRecord:
     early_stop_test_acc: float | None = None
     pruned: int = 0  # weights removed by this round's pruning
     compression: float = 1.0  # round 0's nonzero parameters / this round's
-    # How the round learned (measures.py): the first evaluated step at 99% of its best val accuracy, the
+    # How the round learned (analysis/measures.py): the first evaluated step at 99% of its best val accuracy, the
     # relative L2 distance the kept weights moved from the round's start and from initialisation, and
     # the test accuracy of the starting weights before training (classification only)
     steps_to_99: int | None = None
@@ -47,7 +47,7 @@ class RoundRecord:
     dist_from_start: float | None = None
     dist_from_init: float | None = None
     supermask_acc: float | None = None
-    # analysis.instability: the test-error barrier between two copies trained from the round's start (instability.py)
+    # analysis.instability: the test-error barrier between two copies trained from the round's start (analysis/instability.py)
     instability_barrier: float | None = None
     # train.mode=edge_popup: the fraction of the prunable weights the round's subnetwork uses (training/edge_popup.py);
     # None when the weights train

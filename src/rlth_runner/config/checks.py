@@ -4,7 +4,7 @@ mistake costs a fraction of a second, not a training round.
 Unknown keys are already rejected by Hydra (the config is in struct mode);
 this module checks values, group by group: a dataset or model file must
 name `_target_` and `name`; `hardware.*` must be values Lightning takes
-(whether this machine has the device is hardware.py's check, after torch is
+(whether this machine has the device is cluster/hardware.py's check, after torch is
 imported). An interpolation that does not resolve is a ConfigError too.
 A policy checks its own keys
 (`Policy.check`, loaded torch-free through config/choices.py). Checks that
@@ -59,7 +59,7 @@ def run_info(cfg: DictConfig) -> dict:
     """What summary.json says about the run before its rounds."""
     info = {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name,
             "seed": cfg.seed, "rounds_planned": cfg.rounds}
-    if (cfg.get("branch") or {}).get("kind") is not None:  # a control off another run (branches/): which kind, and off what
+    if (cfg.get("branch") or {}).get("kind") is not None:  # a control off another run (lottery/branches/): which kind, and off what
         info["branch"] = {"kind": cfg.branch.kind, "from": str(cfg.branch["from"]), "seed": cfg.branch.seed}
     return info
 
@@ -170,7 +170,7 @@ def _group_files(cfg) -> None:
 
 
 def _hardware(cfg) -> None:
-    """What the config alone decides; whether this machine has the device is hardware.py's check."""
+    """What the config alone decides; whether this machine has the device is cluster/hardware.py's check."""
     choice(cfg, "hardware.accelerator", choices.ACCELERATORS)
     integer(cfg, "hardware.devices", 1)
     choice(cfg, "hardware.precision", choices.PRECISIONS)

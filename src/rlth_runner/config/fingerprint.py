@@ -4,9 +4,10 @@ mixes two runs. Torch-free.
 `settings(cfg)` is the composed config, flattened to dotted keys, without the
 keys that may change between invocations of one run (SAFE): more `rounds`,
 the stopping rules, `verify`, where files go, and keys that change no number
-(logging, threads, block size, whether a download is allowed).
+(logging, threads, the chunk size of steps per Lightning iteration, whether
+a download is allowed).
 `rlth-run` stores the settings in the run directory on its first invocation
-(rundir.py) and refuses to continue it with others, naming the keys.
+(storage/rundir.py) and refuses to continue it with others, naming the keys.
 """
 
 from __future__ import annotations

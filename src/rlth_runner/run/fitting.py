@@ -155,7 +155,7 @@ def instability_rounds(cfg: DictConfig, k: int) -> bool:
 
 
 def analyse_instability(cfg: DictConfig, run_dir: RunDir, parts: RunParts, k: int, start: dict) -> dict:
-    """Linear mode connectivity of round k (instability.py): the round's trained network
+    """Linear mode connectivity of round k (analysis/instability.py): the round's trained network
     is one copy; a second is trained from the same `start` with another batch order.
     Their test-error path, for instability.json; `parts.net` ends holding the round's weights."""
     net = parts.net

@@ -40,9 +40,9 @@ class RunParts:
     policy: policies.Policy
     val_loader: TensorBatches
     test_loader: TensorBatches
-    init_weights: dict  # the kept weights at initialisation, for dist_from_init (measures.py)
+    init_weights: dict  # the kept weights at initialisation, for dist_from_init (analysis/measures.py)
     eval_every: int | None  # the validation grid's spacing in steps (train.eval_every_n_steps), None: off
-    fixed_steps: int  # a round's optimizer steps under train.budget=fixed (budget.py)
+    fixed_steps: int  # a round's optimizer steps under train.budget=fixed (lottery/budget.py)
     dense_macs: int  # MACs per example of the dense network, the reference of train.budget=flops
 
 

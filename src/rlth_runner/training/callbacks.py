@@ -46,7 +46,7 @@ class EnforceMasks(pl.Callback):
 class FiniteLossGuard(pl.Callback):
     """Stop the run with a clear error when the training loss is NaN or infinite.
 
-    Checked once per block of steps (training/blocks.py) on the block's mean
+    Checked once per chunk of steps (training/step_chunks.py) on the chunk's mean
     loss, which is not finite if any step's loss was not, so the host does not
     wait on the device every step. Under DDP the ranks' losses are summed
     first, so every rank stops at the same step (one stopping alone would leave

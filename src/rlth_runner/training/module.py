@@ -2,12 +2,12 @@
 network, its loss, its metrics, its optimizer.
 
 Built for throughput on small networks (docs/performance.md): each
-`training_step` call runs a block of optimizer steps (training/blocks.py);
+`training_step` call runs a chunk of optimizer steps (training/step_chunks.py);
 step metrics go to the loggers every `log_every_n_steps` optimizer steps;
 epoch means are exact per-example means, summed on the device and read once
 per epoch, so on a GPU the host waits on the device only when it logs.
 The learning rate is set before every update from the round's schedule
-(training/schedules.py) and logged as `train/lr`: at step s, the LR of the
+(training/lr_schedules.py) and logged as `train/lr`: at step s, the LR of the
 update from s to s + 1.
 """
 
@@ -21,7 +21,7 @@ from ..config import choices
 from ..run import interrupts
 from .lr_schedules import LRSchedule
 from .regularisers import DistanceToStart
-from .step_chunks import EpochMeans, block_end, lightning_step_hooks_unused, plain_step
+from .step_chunks import EpochMeans, chunk_end, lightning_step_hooks_unused, plain_step
 
 # Lightning sets this attribute around every hook call, several times per step;
 # it is never a parameter, buffer or module, so nn.Module.__setattr__'s checks
@@ -69,7 +69,7 @@ class TaskModule(pl.LightningModule):
 
     def training_step(self, dataloader_iter):
         trainer, opt, device = self.trainer, self.optimizers(), self.device
-        end, every = block_end(trainer, self.steps_per_block), trainer.log_every_n_steps
+        end, every = chunk_end(trainer, self.steps_per_block), trainer.log_every_n_steps
         total, done = None, 0
         while self.global_step < end and not dataloader_iter.done:
             batch, _, _ = next(dataloader_iter)
@@ -80,7 +80,7 @@ class TaskModule(pl.LightningModule):
             if self.distance is not None:
                 penalty = self.distance()
                 loss = loss + penalty
-            if self._lr_varies:  # set per update, so the block size cannot change the schedule
+            if self._lr_varies:  # set per update, so the chunk size cannot change the schedule
                 lr = self.schedule.lr(self.global_step)
                 for group in opt.optimizer.param_groups:
                     group["lr"] = lr
@@ -100,7 +100,7 @@ class TaskModule(pl.LightningModule):
                                 **({"train/distance_reg": penalty} if penalty is not None else {})})
         if not done:
             return None
-        # The block's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
+        # The chunk's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
         return {"loss": total / done}
 
     def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
@@ -122,7 +122,7 @@ class TaskModule(pl.LightningModule):
         if means:
             logged = {f"{stage}/{k}{suffix}": v for k, v in means.items()}
             # `step` sets the x-axis: optimizer steps, as for the step metrics,
-            # rather than Lightning's count of loop iterations (here, blocks).
+            # rather than Lightning's count of loop iterations (here, chunks).
             logged["step"] = float(self.global_step)
             self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
 

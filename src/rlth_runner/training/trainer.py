@@ -1,7 +1,7 @@
 """A fresh Lightning Trainer for each round, set up for throughput.
 
 Under DDP (`hardware=ddp`) the processes and the process group already
-exist (rlth_runner/distributed/): the Trainer gets the cluster environment
+exist (rlth_runner/cluster/distributed/): the Trainer gets the cluster environment
 that names the ranks, so Lightning neither starts processes nor makes a
 group, and wraps this round's network (grown or not) in a new
 DistributedDataParallel.
@@ -28,7 +28,7 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning's own deprecation noise about torch internals; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    # TaskModule.training_step takes `dataloader_iter` on purpose (see blocks.py).
+    # TaskModule.training_step takes `dataloader_iter` on purpose (see step_chunks.py).
     warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
     warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
     # Under DDP every rank validates and tests on the whole split, so the epoch means need no reduction.
@@ -82,7 +82,7 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
 def leave_signals_to_rlth(trainer: pl.Trainer) -> None:
     """Under DDP, Lightning's SIGTERM handler broadcasts from inside the handler,
     a collective the other ranks never match, and they hang. rlth-run stops on
-    signals itself (interrupts.py) and forwards them to the ranks
-    (distributed/launch.py), so Lightning installs no handler. A private
+    signals itself (run/interrupts.py) and forwards them to the ranks
+    (cluster/distributed/launch.py), so Lightning installs no handler. A private
     attribute: pytorch-lightning is pinned below 2.7."""
     trainer._signal_connector.register_signal_handlers = lambda: None
