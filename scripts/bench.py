@@ -58,11 +58,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # the checkout's code, even without an editable install
 
 from rlth_runner.data.batches import EpochShuffle, TensorBatches  # noqa: E402
+from rlth_runner.lottery.pruning import masks  # noqa: E402
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise  # noqa: E402
 from rlth_runner.models.lenet import LeNet300100  # noqa: E402
 from rlth_runner.models.mlp import MLP  # noqa: E402
 from rlth_runner.models.rlth_resnet import RLTHResNet  # noqa: E402
-from rlth_runner.lottery.pruning import masks  # noqa: E402
-from rlth_runner.lottery.pruning.magnitude import prune_layerwise  # noqa: E402
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 LAYER_TYPES = ("Linear", "Conv2d")
@@ -212,7 +212,7 @@ def run_reference(case: Case, masked: bool, device) -> Trained:
 
 
 def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
-    from rlth_runner.training.module import Classifier
+    from rlth_runner.training.tasks import Classifier
     from rlth_runner.storage.rundir import RunDir
     from rlth_runner.training.trainer import build_trainer
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rlth_runner.data.batches import TensorBatches
 from rlth_runner.data.mnist import load_fashion_mnist
 from rlth_runner.models.lenet import LeNet300100
-from rlth_runner.training.module import Classifier
+from rlth_runner.training.tasks import Classifier
 from rlth_runner.training.trainer import quiet_lightning
 
 BATCH = 60

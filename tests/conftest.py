@@ -68,13 +68,13 @@ class Killed(BaseException):
 def kill_after_checkpoint(monkeypatch, version: str, epoch: int = 0) -> None:
     """Stop the next run right after round `version`'s checkpoint at the end of `epoch`
     (0-based), with more of the round to go; `monkeypatch.undo()` lets a re-run resume."""
-    from rlth_runner.training import callbacks
+    from rlth_runner.training.round_checkpoint import RoundCheckpoint
 
-    save = callbacks.RoundCheckpoint.on_train_epoch_end
+    save = RoundCheckpoint.on_train_epoch_end
 
     def killed(self, trainer, pl_module):
         save(self, trainer, pl_module)
         if trainer.current_epoch == epoch and trainer.logger.version == version:
             raise Killed
 
-    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed)
+    monkeypatch.setattr(RoundCheckpoint, "on_train_epoch_end", killed)

@@ -121,6 +121,17 @@ def test_config_home_and_every_policy_import_without_torch():
     assert proc.stdout.strip() == ""
 
 
+def test_the_entry_point_and_the_run_directory_import_without_torch():
+    # rlth-run answers config errors before torch is up, and rlth-report reads run directories without it.
+    code = ("import sys, importlib\n"
+            "for m in ('rlth_runner.entry.main', 'rlth_runner.storage.rundir', 'rlth_runner.storage.scan'):\n"
+            "    importlib.import_module(m)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pytorch_lightning', 'lightning'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
 def test_every_policy_in_the_choices_is_a_policy():
     from rlth_runner.config import choices
     from rlth_runner.lottery.policies import Policy
@@ -135,7 +146,7 @@ RUN_DIR_NAMES = re.compile(r"""/\s*f?["'](rounds|round_|tensorboard|verification
                            r"""|["']\.hydra\b|["'](config|hydra|overrides|multirun)\.yaml["']""")
 
 
-def test_only_rundir_names_the_files_of_a_run_directory():
+def test_only_the_layout_names_the_files_of_a_run_directory():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if path.relative_to(PACKAGE).as_posix() == "storage/layout.py":

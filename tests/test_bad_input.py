@@ -25,12 +25,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from conftest import FAST, rlth_run
-from rlth_runner.entry import invocation as invocation_module
-from rlth_runner.entry import main as cli_module
-from rlth_runner.entry.conf import CONFIG_DIR
-from rlth_runner.entry.invocation import Invocation
 from rlth_runner.cluster import sweeps
 from rlth_runner.config import ConfigError, validate
+from rlth_runner.entry import invocation as invocation_module, main as cli_module
+from rlth_runner.entry.conf import CONFIG_DIR
+from rlth_runner.entry.invocation import Invocation
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine without a usable GPU")
 TINY = [*FAST, "rounds=1", "train.max_steps=2", "model.width=8"]
@@ -152,7 +151,7 @@ def test_gpu_hardware_without_a_gpu_is_one_line_before_the_data(cli, tmp_path, m
     def no_loading(*args, **kwargs):
         raise AssertionError("the data was loaded before the hardware was checked")
 
-    monkeypatch.setattr("rlth_runner.run.runner.load_dataset", no_loading)
+    monkeypatch.setattr("rlth_runner.run.prepare.load_dataset", no_loading)
     code, _, err = cli(f"hardware={hardware}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2
     line = one_line(err, "hardware.accelerator=gpu: no GPU is usable on this machine")

@@ -8,11 +8,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from rlth_runner.config import ConfigError
 from rlth_runner.lottery import branches
 from rlth_runner.lottery.branches import kinds
-from rlth_runner.config import ConfigError
-from rlth_runner.storage.rundir import RunDir
 from rlth_runner.run.runner import run
+from rlth_runner.storage.rundir import RunDir
 
 PARENT = ("rounds=4", "policy=reset", "pruner.sparsity=0.5", "train.max_steps=6")
 

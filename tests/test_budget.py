@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlth_runner.lottery import budget
 from rlth_runner.config import ConfigError, fingerprint, validate
+from rlth_runner.lottery import budget
 from rlth_runner.run.runner import run
 
 # The FAST digits MLP (64 -> 32 -> 32 -> 10): MACs per example through the weights

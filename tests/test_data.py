@@ -28,7 +28,7 @@ from conftest import rlth_run
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: refused at once, nothing is fetched
 
 
-# ---- writers of the real formats (also used by test_models.py) ----
+# ---- writers of the real formats (also used by test_models.py and test_configs.py) ----
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """idx: 0, 0, type 0x08 (uint8), ndim, big-endian uint32 dims, then the bytes."""
@@ -68,6 +68,27 @@ def write_cifar10(root: Path, per_batch: int = 8, n_test: int = 12, seed: int = 
             "num_cases_per_batch": per_batch, "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return batches
+
+
+# Keys that size a dataset, set small wherever a dataset has them, so that every dataset loads in milliseconds.
+SMALL_SIZES = {"val_size": 4, "test_size": 8, "N": 16, "d": 12, "r": 3}
+
+
+def small_overrides(dataset_cfg) -> list[str]:
+    """Overrides that make a dataset test-sized and read the files of `write_small_files` under paths.data_dir."""
+    overrides = [f"dataset.{key}={value}" for key, value in SMALL_SIZES.items() if key in dataset_cfg]
+    if "augment" in dataset_cfg:
+        overrides.append("dataset.augment=true")  # the augmentation path too
+    if "system_dir" in dataset_cfg:
+        overrides.append("dataset.system_dir=null")  # the files under paths.data_dir, not a copy the machine may have
+    return overrides
+
+
+def write_small_files(root: Path) -> None:
+    """Small MNIST, Fashion-MNIST and CIFAR-10 files, in their real formats, where the loaders look under paths.data_dir."""
+    write_mnist(root / "MNIST" / "raw", fake_mnist(n_train=12, n_test=4, seed=0))
+    write_mnist(root / "FashionMNIST" / "raw", fake_mnist(n_train=12, n_test=4, seed=1))
+    write_cifar10(root, per_batch=3, n_test=4)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.data.mnist import DEBIAN_FASHION_MNIST, FILES
+from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.run.runner import run
 
 HAVE_DEBIAN_FILES = all((Path(DEBIAN_FASHION_MNIST) / f"{f}.gz").is_file() for f in FILES)

@@ -1,4 +1,4 @@
-"""train.distance_reg, seed 004's learning-distance regulariser: the term's value
+"""train.distance_reg, the learning-distance regulariser of "Pruning Close to Home": the term's value
 and gradient, its effect on the measured learning distance, and that it changes
 nothing of the block size or of a resume mid-round."""
 

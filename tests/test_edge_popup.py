@@ -15,12 +15,12 @@ import torch
 
 from rlth_runner.config import ConfigError, fingerprint, validate
 from rlth_runner.data import TensorBatches
-from rlth_runner.models.mlp import MLP
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.models.mlp import MLP
 from rlth_runner.training.callbacks import EnforceMasks
 from rlth_runner.training.edge_popup import Subnetwork, chosen_count, top_entries
-from rlth_runner.training.module import Classifier
+from rlth_runner.training.tasks import Classifier
 
 
 def pruned_mlp(width=32, inputs=(1, 8, 8), classes=10, seed=0, density=0.7):
@@ -176,21 +176,21 @@ def test_blocks_of_one_step_give_the_same_rounds(straight, tmp_path):
 
 def test_a_round_killed_after_a_checkpoint_resumes_its_scores_exactly(straight, tmp_path, monkeypatch):
     from rlth_runner.run.runner import run
-    from rlth_runner.training import callbacks
+    from rlth_runner.training.round_checkpoint import RoundCheckpoint
 
     out, cfg = straight
 
     class Killed(BaseException):
         pass
 
-    save = callbacks.RoundCheckpoint.on_train_epoch_end
+    save = RoundCheckpoint.on_train_epoch_end
 
     def killed_after_epoch_1_of_round_1(self, trainer, pl_module):
         save(self, trainer, pl_module)
         if trainer.logger.version == "round_1":
             raise Killed
 
-    monkeypatch.setattr(callbacks.RoundCheckpoint, "on_train_epoch_end", killed_after_epoch_1_of_round_1)
+    monkeypatch.setattr(RoundCheckpoint, "on_train_epoch_end", killed_after_epoch_1_of_round_1)
     with pytest.raises(Killed):
         run(cfg(tmp_path / "run"))
     checkpoint = torch.load(tmp_path / "run" / "rounds" / "round_1" / "checkpoint.ckpt", weights_only=False)

@@ -7,13 +7,13 @@ import torch
 from omegaconf import OmegaConf
 
 from rlth_runner.analysis import flops
-from rlth_runner.lottery import growth, policies
 from rlth_runner.config import ConfigError, validate
+from rlth_runner.lottery import growth, policies
+from rlth_runner.lottery.pruning import masks, pruners
+from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 from rlth_runner.models.mlp import MLP
 from rlth_runner.models.rlth_resnet import RLTHResNet
-from rlth_runner.lottery.pruning import masks, pruners
 from rlth_runner.storage.rundir import RunDir
-from rlth_runner.lottery.pruning.magnitude import prune_layerwise
 
 PRUNER = OmegaConf.create({"layer_types": ["Linear", "Conv2d"], "include": None})
 

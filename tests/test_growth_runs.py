@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from rlth_runner.run import checkpoints
-from rlth_runner.lottery import growth
 from rlth_runner.config import validate
 from rlth_runner.data import DataBundle
 from rlth_runner.data.digits import load_digits
+from rlth_runner.lottery import growth
+from rlth_runner.run import checkpoints
 from rlth_runner.run.runner import run
 
 GROW = ["policy=grow", "model.hidden_layers=0"]

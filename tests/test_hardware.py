@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rlth_runner.run import runner
 from rlth_runner.cluster import sweeps, threads
+from rlth_runner.run import runner
 
 
 def run_watching(make_cfg, *overrides):

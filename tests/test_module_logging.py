@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rlth_runner.data import TensorBatches
 from rlth_runner.models.mlp import MLP
 from rlth_runner.training.step_chunks import lightning_step_hooks_unused
-from rlth_runner.training.module import Classifier
+from rlth_runner.training.tasks import Classifier
 from rlth_runner.training.trainer import quiet_lightning
 
 

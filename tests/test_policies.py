@@ -7,11 +7,11 @@ import torch
 from omegaconf import OmegaConf
 
 from rlth_runner.lottery import policies
-from rlth_runner.models.mlp import MLP
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
-from rlth_runner.storage.rundir import RunDir
+from rlth_runner.models.mlp import MLP
 from rlth_runner.run.runner import run
+from rlth_runner.storage.rundir import RunDir
 
 
 def build():

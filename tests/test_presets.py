@@ -11,11 +11,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlth_runner.run import checkpoints
-from rlth_runner.lottery import growth
-from rlth_runner.entry.conf import CONFIG_DIR
 from rlth_runner.config import validate
+from rlth_runner.entry.conf import CONFIG_DIR
+from rlth_runner.lottery import growth
 from rlth_runner.lottery.pruning import masks
+from rlth_runner.run import checkpoints
 from rlth_runner.run.runner import run
 
 from test_data import offline  # noqa: F401 (a fixture)

@@ -7,9 +7,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from rlth_runner.models.mlp import MLP
 from rlth_runner.config import ConfigError
 from rlth_runner.lottery.pruning import masks, pruners
+from rlth_runner.models.mlp import MLP
 
 ROUNDS = 6
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from rlth_runner.models.mlp import MLP
-from rlth_runner.lottery.pruning import masks, density_schedules as schedules
+from rlth_runner.lottery.pruning import density_schedules as schedules, masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.models.mlp import MLP
 
 
 def make_net(seed=0):

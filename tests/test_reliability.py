@@ -209,7 +209,7 @@ def test_a_damaged_artifact_is_named_moved_aside_and_rebuilt(runs, tmp_path, cap
 
 
 def test_a_completed_summary_is_never_replaced_by_a_worse_one(runs, tmp_path, monkeypatch):
-    from rlth_runner.training.module import Classifier
+    from rlth_runner.training.tasks import Classifier
 
     out = copy_of_four(runs, tmp_path)
     completed = json.loads((out / "summary.json").read_text())

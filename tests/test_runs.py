@@ -32,7 +32,7 @@ def test_resumed_run_matches_uninterrupted(make_cfg, tmp_path):
 
 
 def test_nan_loss_fails_clearly_and_keeps_finished_rounds(make_cfg, tmp_path, monkeypatch):
-    from rlth_runner.training.module import Classifier
+    from rlth_runner.training.tasks import Classifier
 
     out = tmp_path / "nan"
     run(make_cfg("rounds=1", out=out))

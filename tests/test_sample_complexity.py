@@ -1,4 +1,4 @@
-"""experiment=sample_complexity (seed 003's teacher-student IMP) through the real
+"""experiment=sample_complexity (Zhang et al.'s teacher-student IMP) through the real
 CLI on a tiny grid of two training-set sizes: the validation grid measures the
 MSE on regression data, steps_to_target is read off it, and rlth-report draws the
 test error and the steps to the target per N, with the numbers of the runs."""

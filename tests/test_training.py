@@ -4,11 +4,11 @@ import pytorch_lightning as pl
 import torch
 
 from rlth_runner.data import TensorBatches
-from rlth_runner.models.mlp import MLP
 from rlth_runner.lottery.pruning import masks
 from rlth_runner.lottery.pruning.magnitude import prune_layerwise
+from rlth_runner.models.mlp import MLP
 from rlth_runner.training.callbacks import EnforceMasks
-from rlth_runner.training.module import Classifier
+from rlth_runner.training.tasks import Classifier
 
 
 def pruned_net():

@@ -39,14 +39,14 @@ class RoundRecord:
     params_total: int = shown(SCALAR)
     params_nonzero: int = shown(*RESULT)  # every parameter, biases included, that is not zero
     hidden_layers: int | None = shown(*RESULT)  # hidden layers (MLP) or blocks (RLTH ResNet); None for other models
-    macs: int = shown(SCALAR, OPTIMIZABLE)  # multiply-accumulates of one example through the unpruned weights (flops.py)
+    macs: int = shown(SCALAR, OPTIMIZABLE)  # multiply-accumulates of one example through the unpruned weights (analysis/flops.py)
     val_acc: float | None = shown(*RESULT)  # best over the round's validation passes; None for regression
     test_acc: float | None = shown(*RESULT)  # with the round's final weights; None for regression
     test_loss: float = shown(SCALAR, OPTIMIZABLE)
     val_error: float | None = shown(*RESULT, default=None)  # regression only: mean squared error
     test_error: float | None = shown(*RESULT, default=None)
     train_steps: int = shown(SCALAR, HPARAM, default=0)
-    # Training compute of the round (budget.py), in multiply-accumulates: 3 x `macs` x the examples its
+    # Training compute of the round (lottery/budget.py), in multiply-accumulates: 3 x `macs` x the examples its
     # train_steps saw, a forward pass and a backward pass of about twice its cost per example; None in older records
     train_macs: int | None = shown(SCALAR, HPARAM, default=None)
     epochs: int = 0
@@ -58,7 +58,7 @@ class RoundRecord:
     early_stop_test_acc: float | None = shown(OPTIMIZABLE, default=None)
     pruned: int = 0  # weights removed by this round's pruning
     compression: float = shown(*RESULT, default=1.0)  # round 0's nonzero parameters / this round's
-    # How the round learned (measures.py): the first evaluated step at 99% of its best val accuracy, the
+    # How the round learned (analysis/measures.py): the first evaluated step at 99% of its best val accuracy, the
     # relative L2 distance the kept weights moved from the round's start and from initialisation, and
     # the test accuracy of the starting weights before training (classification only)
     steps_to_99: int | None = shown(*RESULT, default=None)

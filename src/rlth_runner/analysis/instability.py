@@ -5,7 +5,8 @@ the straight line between their weights is no higher than at its ends.
 
 `error_path` evaluates the error at evenly spaced points of that line;
 `barrier` is its height, the maximum along the path minus the mean of the two
-ends. The runner's instability analysis (issue 14) builds on these.
+ends. The runner's instability analysis (`analysis.instability`, run/fitting.py)
+builds on these.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ RLTH paper's sense), recorded in each round's record (record.py):
 * `dist_from_start`, `dist_from_init`: how far training moved the kept
   weights, as the relative L2 distance ||m*(w - w_ref)|| / ||m*w_ref|| over
   every masked layer, from the weights the round started from and from the
-  initialisation (the learning distance of seed 004). A layer the reference
+  initialisation (the learning distance of "Pruning Close to Home"). A layer the reference
   lacks (one `grow` inserted later) or holds in another shape is left out;
 * `steps_to_99`: the first evaluated step whose validation accuracy reaches
   99% of the round's best, a convergence speed;

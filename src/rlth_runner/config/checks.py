@@ -4,7 +4,7 @@ mistake costs a fraction of a second, not a training round.
 Unknown keys are already rejected by Hydra (the config is in struct mode);
 this module checks values, group by group: a dataset or model file must
 name `_target_` and `name`; `hardware.*` must be values Lightning takes
-(whether this machine has the device is hardware.py's check, after torch is
+(whether this machine has the device is cluster/hardware.py's check, after torch is
 imported). An interpolation that does not resolve is a ConfigError too.
 A policy checks its own keys
 (`Policy.check`, loaded torch-free through config/choices.py). Checks that
@@ -16,10 +16,11 @@ with the same one-line ConfigError.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from . import choices
+from .unresolved import omegaconf_line
 from .values import ConfigError, at_least, choice, flag, integer, is_finite, is_int, number, patterns
 
 # Groups whose file names the callable Hydra instantiates: an option and its `_target_`, as examples.
@@ -45,7 +46,7 @@ def validate(cfg: DictConfig) -> None:
         if cfg.get("optimized_metric") not in (None, *choices.OPTIMIZED_METRIC_ALIASES):
             choice(cfg, "optimized_metric", choices.OPTIMIZED_METRICS)
     except OmegaConfBaseException as err:  # e.g. key=${nowhere}: an interpolation that does not resolve
-        raise ConfigError(_omegaconf_line(cfg, err)) from err
+        raise ConfigError(omegaconf_line(cfg, err)) from err
 
 
 def policy_class(policy_cfg):
@@ -58,7 +59,7 @@ def run_info(cfg: DictConfig) -> dict:
     """What summary.json says about the run before its rounds."""
     info = {"dataset": cfg.dataset.name, "model": cfg.model.name, "pruner": cfg.pruner.name, "policy": cfg.policy.name,
             "seed": cfg.seed, "rounds_planned": cfg.rounds}
-    if (cfg.get("branch") or {}).get("kind") is not None:  # a control off another run (branches/): which kind, and off what
+    if (cfg.get("branch") or {}).get("kind") is not None:  # a control off another run (lottery/branches/): which kind, and off what
         info["branch"] = {"kind": cfg.branch.kind, "from": str(cfg.branch["from"]), "seed": cfg.branch.seed}
     return info
 
@@ -169,7 +170,7 @@ def _group_files(cfg) -> None:
 
 
 def _hardware(cfg) -> None:
-    """What the config alone decides; whether this machine has the device is hardware.py's check."""
+    """What the config alone decides; whether this machine has the device is cluster/hardware.py's check."""
     choice(cfg, "hardware.accelerator", choices.ACCELERATORS)
     integer(cfg, "hardware.devices", 1)
     choice(cfg, "hardware.precision", choices.PRECISIONS)
@@ -191,29 +192,3 @@ def _processes(hw, batch_size: int) -> None:
     if hw.strategy == "ddp" and batch_size < hw.devices:
         raise ConfigError(f"train.batch_size={batch_size} is the global batch, shared by the hardware.devices={hw.devices} "
                           f"processes: it must be >= {hw.devices}")
-
-
-def _omegaconf_line(cfg, err: OmegaConfBaseException) -> str:
-    """One line for an OmegaConf error: the key and its value as written, and OmegaConf's reason."""
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    key = getattr(err, "full_key", None) or _failing_key(cfg, reason)
-    if not key:
-        return reason
-    raw = OmegaConf.to_container(cfg, resolve=False)
-    for part in key.split("."):
-        raw = raw.get(part) if isinstance(raw, dict) else None
-    return f"{key}={raw}: {reason}" if raw is not None else f"{key}: {reason}"
-
-
-def _failing_key(cfg, reason: str, prefix: str = "") -> str | None:
-    """The first key whose value fails to resolve with `reason` (`DictConfig.get` does not say which)."""
-    for key in cfg.keys() if hasattr(cfg, "keys") else ():
-        try:
-            value = cfg[key]
-        except OmegaConfBaseException as err:
-            if str(err).strip().startswith(reason):
-                return f"{prefix}{key}"
-            continue
-        if hasattr(value, "keys") and (found := _failing_key(value, reason, f"{prefix}{key}.")):
-            return found
-    return None

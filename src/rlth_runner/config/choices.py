@@ -43,7 +43,7 @@ LR_SCHEDULES = {
     "cosine": "rlth_runner.training.lr_schedules:cosine",
 }
 
-# `train.budget`: how many steps each round trains (budget.py).
+# `train.budget`: how many steps each round trains (lottery/budget.py).
 BUDGETS = ("fixed", "cumulative", "flops")
 
 # `train.mode`: what a fit trains: the weights, or a score per weight that picks a
@@ -61,7 +61,7 @@ POLICIES = {
     "lr_rewind": "rlth_runner.lottery.policies.lr_rewind:LrRewind",
 }
 
-# `branch.kind`: controls trained off a lottery run's rounds (branches/).
+# `branch.kind`: controls trained off a lottery run's rounds (lottery/branches/).
 BRANCHES = {
     "reinit": "rlth_runner.lottery.branches.kinds:Reinit",
     "random_prune": "rlth_runner.lottery.branches.kinds:RandomPrune",
@@ -69,15 +69,15 @@ BRANCHES = {
 }
 
 # A dataset's `task` picks the LightningModule that trains on it.
-TASKS = {"classification": "rlth_runner.training.module:Classifier", "regression": "rlth_runner.training.module:Regressor"}
+TASKS = {"classification": "rlth_runner.training.tasks:Classifier", "regression": "rlth_runner.training.tasks:Regressor"}
 
 # `hardware.accelerator`: the devices rlth-run puts its data on (data/load.py
-# device_for); whether this machine has one is hardware.py's check.
+# device_for); whether this machine has one is cluster/hardware.py's check.
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # `hardware.precision`: Lightning's precision names.
 PRECISIONS = ("32-true", "64-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed")
 # `hardware.strategy`: auto is one process; ddp is hardware.devices processes
-# (rlth_runner/distributed/ starts them, never Lightning's script launcher).
+# (rlth_runner/cluster/distributed/ starts them, never Lightning's script launcher).
 STRATEGIES = ("auto", "ddp")
 # `hardware.deterministic`: Lightning's Trainer(deterministic=...).
 DETERMINISTIC = (False, True, "warn")

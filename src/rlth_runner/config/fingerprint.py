@@ -4,9 +4,10 @@ mixes two runs. Torch-free.
 `settings(cfg)` is the composed config, flattened to dotted keys, without the
 keys that may change between invocations of one run (SAFE): more `rounds`,
 the stopping rules, `verify`, where files go, and keys that change no number
-(logging, threads, block size, whether a download is allowed).
+(logging, threads, the chunk size of steps per Lightning iteration, whether
+a download is allowed).
 `rlth-run` stores the settings in the run directory on its first invocation
-(rundir.py) and refuses to continue it with others, naming the keys.
+(storage/rundir.py) and refuses to continue it with others, naming the keys.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.
 # as: a run directory whose fingerprint lacks one continues if this command
 # keeps that value (a run made before `hardware.strategy` existed was `auto`).
 ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False, "branch.kind": None, "branch.seed": None,
-         # issue 15: a constant learning rate and fixed-length rounds were all there was
+         # before learning-rate schedules and round budgets: a constant rate, rounds of a fixed length
          "train.schedule.name": "constant", "train.schedule.warmup_steps": 0, "train.schedule.milestones": [],
          "train.schedule.gamma": 0.1, "train.schedule.min_lr_factor": 0.0, "train.budget": "fixed", "train.budget_cap": 10,
-         "train.distance_reg": 0.0,  # issue 16: no learning-distance term
-         # issue 16: the weights were what trained; the density was not read
+         "train.distance_reg": 0.0,  # before the learning-distance term: none
+         # before edge-popup: the weights were what trained, and the density was not read
          "train.mode": "weights", "train.edge_popup.density": 0.5}
 
 

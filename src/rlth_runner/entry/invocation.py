@@ -62,7 +62,8 @@ class Invocation:
 
     @classmethod
     def current(cls) -> Invocation:
-        """The running command's invocation; a fresh one where Hydra was started by other means."""
+        """The running command's invocation; a fresh one in a process `main` did not start
+        (a sweep's job in a joblib or submitit worker)."""
         if cls._running is None:
             cls._running = cls()
         return cls._running

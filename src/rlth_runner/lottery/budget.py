@@ -13,7 +13,7 @@
 Round 0 trains the fixed length in every mode: policy=rewind's capture step
 and policy=lr_rewind's rewind step are checked against it, and it is the
 shortest round of all three modes but for a grown network under `flops`.
-A round's compute is counted as in `flops.py`, by multiply-accumulates (MACs)
+A round's compute is counted as in `analysis/flops.py`, by multiply-accumulates (MACs)
 through its unpruned weights; the training MACs of a round
 (`RoundRecord.train_macs`, once `train_flops`) are 3 x MACs per example x
 examples seen: one forward pass and a backward pass of about twice its cost.

@@ -3,7 +3,7 @@
 Layers keep their names for life (`input`, `hidden.h0`, `hidden.h1`, ...,
 `output`): a layer inserted later gets a fresh name instead of shifting the
 others, so masks and checkpoints stay attached to the right weights. The
-`hidden` ModuleDict is the part that `policy=grow` extends (see growth.py).
+`hidden` ModuleDict is the part that `policy=grow` extends (see lottery/growth.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    # What growth.py needs to know: which ModuleDict grows, how its layers are
+    # What lottery/growth.py needs to know: which ModuleDict grows, how its layers are
     # named, and which initialisations a new layer supports.
     grow_attr, grow_prefix, grow_inits = "hidden", "h", ("identity", "random")
 

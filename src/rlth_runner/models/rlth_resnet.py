@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from .common import image_shape
+
 
 class BasicBlock(nn.Module):
     """He et al.'s block without downsampling: relu(bn2(conv2(relu(bn1(conv1 x)))) + x)."""
@@ -37,7 +39,8 @@ class RLTHResNet(nn.Module):
     def __init__(self, input_shape, num_classes: int, width: int = 8, hidden_layers: int = 7, stem_kernel: int = 7, **_):
         super().__init__()
         self.width = width
-        self.stem = nn.Conv2d(input_shape[0], width, stem_kernel, padding=stem_kernel // 2, bias=False)
+        channels, _, _ = image_shape(input_shape, 1, "a padded stem and global average pooling")
+        self.stem = nn.Conv2d(channels, width, stem_kernel, padding=stem_kernel // 2, bias=False)
         self.stem_bn = nn.BatchNorm2d(width)
         self.blocks = nn.ModuleDict({f"b{i}": BasicBlock(width) for i in range(hidden_layers)})
         self.head = nn.Linear(width, num_classes)

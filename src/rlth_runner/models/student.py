@@ -1,4 +1,4 @@
-"""The student network of seed 003 ("Why Lottery Ticket Wins?", section 2): one
+"""The student network of Zhang et al. ("Why Lottery Ticket Wins?", section 2): one
 layer of ReLU neurons whose output is their plain mean, with no output weights
 and no biases, the same form as the `teacher` data's generator
 (data/teacher.py). Its one prunable layer, `hidden`, holds every weight.

@@ -1,7 +1,8 @@
-"""Sample complexity on the teacher data (seed 003, Fig. 6 and its convergence
-claim): the student's test error, and the steps it takes to reach
-`train.target_error`, against the weights remaining, one line per group
-(a sweep over `dataset.N` gives one line per training-set size).
+"""Sample complexity on the teacher data (Zhang et al., "Why Lottery Ticket
+Wins?", Fig. 6 and its convergence claim): the student's test error, and the
+steps it takes to reach `train.target_error`, against the weights remaining,
+one line per group (a sweep over `dataset.N` gives one line per training-set
+size).
 
 The teacher's own density is marked: each of its neurons reads r of the d
 inputs, so r/d of a first layer's weights are nonzero. With model=student the

@@ -2,7 +2,7 @@
 
 A grown network has more hidden layers than the config builds, in an order
 the config does not know, so each round also records its architecture
-(`arch.json`, see rundir.py): the model config, the data shape and the
+(`arch.json`, see storage/layout.py): the model config, the data shape and the
 hidden layers' names in order. `load_network` rebuilds a round's network from
 that alone; `restore` rebuilds the runner's network before loading a
 finished round's weights on resume.

@@ -1,81 +1,35 @@
 """A run directory's artifacts, loaded and saved one by one. The paths are
-layout.py's; every write is atomic (files.py) and, once in place, recorded
-in the ledger (ledger.py), which a resume checks what it uses against.
-
-Under DDP every rank reads the directory and only rank 0 (`writer`) changes
-it: the other ranks' writes, moves and removals do nothing, and they take no
-lock (rank 0 holds it for the run).
+layout.py's; every write is atomic (files.py), is a no-op where this process
+does not write (directory.py: DDP ranks but 0) and, once in place, is
+recorded in the ledger (ledger.py), which a resume checks what it uses against.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..record import RoundRecord
+from .directory import Directory, writes
 from .files import load_tensors, on_cpu, save_tensors, write_json
-from .layout import RunLayout
-from .ledger import DamagedArtifact, Ledger
-from .lock import hold
-from .tensorboard import summary_writer
-
-
-def _writes(method):
-    """A method that changes the directory: a no-op where this process is not its writer."""
-
-    @functools.wraps(method)
-    def write(self, *args, **kwargs):
-        return method(self, *args, **kwargs) if self.writer else None
-
-    return write
+from .ledger import DamagedArtifact
 
 
 def _read_json(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-class RunDir(RunLayout):
-    def __init__(self, root: Path | str, writer: bool = True):
-        super().__init__(root)
-        self.writer, self.ledger = writer, Ledger(self)
-        if writer:
-            self.root.mkdir(parents=True, exist_ok=True)
-
-    @contextmanager
-    def lock(self):
-        """Hold the directory for this process (lock.py); the other DDP ranks hold nothing."""
-        if not self.writer:
-            yield
-            return
-        with hold(self.lock_path, self.root):
-            yield
-
-    def summary_writer(self):
-        """The per-round scalars' TensorBoard writer; one that writes nothing where this process does not write."""
-        return summary_writer(self.summary_tensorboard, self.writer)
-
-    # ---------------------------------------------------------------- integrity
-    @_writes
-    def _written(self, *paths: Path) -> None:
-        self.ledger.record(*paths)
-
-    def damage(self, path: Path) -> str | None:
-        return self.ledger.damage(path)
-
-    @_writes
-    def move_aside(self, path: Path) -> Path:
-        return self.ledger.move_aside(path)
+class RunDir(Directory):
+    """Each artifact of a run: any process loads it, the writer saves it."""
 
     # ---------------------------------------------------------------- fingerprint
     def load_fingerprint(self) -> dict | None:
         data = _read_json(self.fingerprint_path)
         return data["settings"] if data is not None else None
 
-    @_writes
+    @writes
     def save_fingerprint(self, settings: dict, digest: str) -> None:
         write_json(self.fingerprint_path, {"digest": digest, "settings": settings})
 
@@ -87,7 +41,7 @@ class RunDir(RunLayout):
     def has_init(self) -> bool:
         return self.init_path.exists()
 
-    @_writes
+    @writes
     def save_init(self, state: dict) -> None:
         save_tensors(self.init_path, on_cpu(state))
         self._written(self.init_path)
@@ -98,7 +52,7 @@ class RunDir(RunLayout):
     def load_init(self) -> dict:
         return load_tensors(self.init_path)
 
-    @_writes
+    @writes
     def save_rewind(self, step: int, state: dict) -> None:
         save_tensors(self.rewind_path, {"step": step, "state": on_cpu(state)})
         self._written(self.rewind_path)
@@ -126,13 +80,13 @@ class RunDir(RunLayout):
     def is_done(self, k: int) -> bool:
         return self.round(k).record.exists()
 
-    @_writes
+    @writes
     def clear_partial(self, k: int) -> None:
         """Forget what an interrupted attempt at round k left behind."""
         shutil.rmtree(self.tensorboard_dir(k), ignore_errors=True)
         self.round(k).checkpoint.unlink(missing_ok=True)
 
-    @_writes
+    @writes
     def save_checkpoint(self, k: int, write) -> None:
         """Round k's checkpoint, written by `write(path)` (Trainer.save_checkpoint) and renamed into place."""
         path = self.round(k).checkpoint
@@ -162,11 +116,11 @@ class RunDir(RunLayout):
             self.move_aside(path)
             raise err if isinstance(err, DamagedArtifact) else DamagedArtifact(f"{self.relative(path)} cannot be read") from None
 
-    @_writes
+    @writes
     def drop_checkpoint(self, k: int) -> None:
         self.round(k).checkpoint.unlink(missing_ok=True)
 
-    @_writes
+    @writes
     def save_start(self, k: int, state: dict) -> None:
         save_tensors(self.round(k).start, on_cpu(state))
         self._written(self.round(k).start)
@@ -177,14 +131,14 @@ class RunDir(RunLayout):
             raise FileNotFoundError(f"{path} is missing; rounds are only kept for verification when verify.enabled=true from the start of the run")
         return load_tensors(path)
 
-    @_writes
+    @writes
     def start_instability(self, k: int) -> None:
         shutil.rmtree(self.tensorboard_dir(k, "instability"), ignore_errors=True)
 
     def load_instability(self, k: int) -> dict | None:
         return _read_json(self.round(k).instability)
 
-    @_writes
+    @writes
     def save_round(self, k: int, state: dict, masks: dict, arch: dict, record: RoundRecord, instability: dict | None = None) -> None:
         files = self.round(k)
         if instability is not None:
@@ -222,11 +176,11 @@ class RunDir(RunLayout):
     def load_verification(self) -> dict | None:
         return _read_json(self.verification_record)
 
-    @_writes
+    @writes
     def start_verification(self, k: int) -> None:
         shutil.rmtree(self.tensorboard_dir(k, "verification").parent, ignore_errors=True)
 
-    @_writes
+    @writes
     def save_verification(self, metrics: dict) -> None:
         write_json(self.verification_record, metrics)
 
@@ -237,6 +191,6 @@ class RunDir(RunLayout):
         except (FileNotFoundError, ValueError):
             return None
 
-    @_writes
+    @writes
     def write_summary(self, data: dict) -> None:
         write_json(self.summary_path, data)

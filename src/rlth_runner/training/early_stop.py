@@ -90,7 +90,7 @@ class EarlyStopTracker(pl.Callback):
             return None
         return next((step for step, error in sorted(self.errors) if error <= target), None)
 
-    def next_step_event(self, step: int) -> int:  # see training/blocks.py
+    def next_step_event(self, step: int) -> int:  # see training/step_chunks.py
         return step - step % self.every + self.every
 
     def on_train_start(self, trainer, pl_module):

@@ -10,7 +10,7 @@ and `cosine` starts its decay when the warmup ends.
 
 The LR is a function of the schedule position alone, with no state: a fit
 resumed from a checkpoint (its `global_step`) continues the schedule exactly,
-and the block size cannot change it. Position p is the p-th optimizer update
+and the chunk size cannot change it. Position p is the p-th optimizer update
 of the schedule; a fit starts at `start` (0, or `policy=lr_rewind`'s rewind
 step) and ends at `horizon`, the round's length. Torch-free.
 """

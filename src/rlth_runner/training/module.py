@@ -1,16 +1,13 @@
-"""The LightningModules: one network, its loss, its metrics, its optimizer.
-
-`Classifier` (cross-entropy, accuracy) for the image datasets; `Regressor`
-(mean squared error, logged as `error`) for regression data such as
-`teacher`. `for_task` picks one from the dataset's task.
+"""The LightningModule's training loop, shared by the tasks (tasks.py): one
+network, its loss, its metrics, its optimizer.
 
 Built for throughput on small networks (docs/performance.md): each
-`training_step` call runs a block of optimizer steps (training/blocks.py);
+`training_step` call runs a chunk of optimizer steps (training/step_chunks.py);
 step metrics go to the loggers every `log_every_n_steps` optimizer steps;
 epoch means are exact per-example means, summed on the device and read once
 per epoch, so on a GPU the host waits on the device only when it logs.
 The learning rate is set before every update from the round's schedule
-(training/schedules.py) and logged as `train/lr`: at step s, the LR of the
+(training/lr_schedules.py) and logged as `train/lr`: at step s, the LR of the
 update from s to s + 1.
 """
 
@@ -18,7 +15,6 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import choices
@@ -26,7 +22,7 @@ from ..run import interrupts
 from .lightning_internals import PlainHookNameAttribute, counted_step
 from .lr_schedules import LRSchedule
 from .regularisers import DistanceToStart
-from .step_chunks import EpochMeans, block_end, lightning_step_hooks_unused
+from .step_chunks import EpochMeans, chunk_end, lightning_step_hooks_unused
 
 
 class TaskModule(PlainHookNameAttribute, pl.LightningModule):
@@ -63,7 +59,7 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
 
     def training_step(self, dataloader_iter):
         trainer, opt, device = self.trainer, self.optimizers(), self.device
-        end, every = block_end(trainer, self.steps_per_block), trainer.log_every_n_steps
+        end, every = chunk_end(trainer, self.steps_per_block), trainer.log_every_n_steps
         total, done = None, 0
         while self.global_step < end and not dataloader_iter.done:
             batch, _, _ = next(dataloader_iter)
@@ -74,7 +70,7 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
             if self.distance is not None:
                 penalty = self.distance()
                 loss = loss + penalty
-            if self._lr_varies:  # set per update, so the block size cannot change the schedule
+            if self._lr_varies:  # set per update, so the chunk size cannot change the schedule
                 lr = self.schedule.lr(self.global_step)
                 for group in opt.optimizer.param_groups:
                     group["lr"] = lr
@@ -94,7 +90,7 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
                                 **({"train/distance_reg": penalty} if penalty is not None else {})})
         if not done:
             return None
-        # The block's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
+        # The chunk's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
         return {"loss": total / done}
 
     def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
@@ -116,7 +112,7 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
         if means:
             logged = {f"{stage}/{k}{suffix}": v for k, v in means.items()}
             # `step` sets the x-axis: optimizer steps, as for the step metrics,
-            # rather than Lightning's count of loop iterations (here, blocks).
+            # rather than Lightning's count of loop iterations (here, chunks).
             logged["step"] = float(self.global_step)
             self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
 
@@ -158,38 +154,3 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
         # weight decay would otherwise move them.
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         return choices.resolve(choices.OPTIMIZERS, self.optimizer_name, "optimizer")(trainable, **kwargs)
-
-
-class Classifier(TaskModule):
-    def measure(self, batch):
-        x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        n = len(y)
-        # A count of correct predictions: three small tensor ops, where a float mean takes more.
-        return loss, {"loss": loss * n, "acc": (logits.argmax(dim=-1) == y).sum()}, n
-
-    @staticmethod
-    def scores(best_val_acc, val: dict, test: dict) -> dict:
-        """The round record's scores (record.py), from the best validation and the test pass."""
-        return {"val_acc": best_val_acc, "test_acc": test["test/acc"], "test_loss": test["test/loss"]}
-
-
-class Regressor(TaskModule):
-    """Mean squared error, reported as `error`. There is no accuracy: val_acc and test_acc are null."""
-
-    def measure(self, batch):
-        x, y = batch
-        loss = F.mse_loss(self.net(x), y)
-        n = len(y)
-        total = loss * n
-        return loss, {"loss": total, "error": total}, n
-
-    @staticmethod
-    def scores(best_val_acc, val: dict, test: dict) -> dict:
-        # val: a validation pass with the round's final weights
-        return {"val_acc": None, "test_acc": None, "test_loss": test["test/loss"], "val_error": val["val/error"], "test_error": test["test/error"]}
-
-
-def for_task(task: str) -> type[TaskModule]:
-    return choices.resolve(choices.TASKS, task, "task")

@@ -1,11 +1,12 @@
 """Terms added to the training loss (train.distance_reg).
 
-`DistanceToStart`: seed 004's learning-distance regulariser. The loss gains
-lambda * sum over the masked layers of ||m * w - m * w_start||^2, where w_start
-are the weights the round's fit started from. It pulls the kept weights back
-towards the round's start, so the learning distance the round records
-(`dist_from_start`, measures.py) shrinks; pruned weights (m = 0) add nothing
-and get no gradient from it.
+`DistanceToStart`: the learning-distance regulariser of "Pruning Close to
+Home". The loss gains lambda * sum over the masked layers of
+||m * w - m * w_start||^2, where w_start are the weights the round's fit
+started from. It pulls the kept weights back towards the round's start, so
+the learning distance the round records (`dist_from_start`,
+analysis/measures.py) shrinks; pruned weights (m = 0) add nothing and get no
+gradient from it.
 
 The starting weights are buffers of the term, so Lightning moves them to the
 training device with the module and keeps them in a round's checkpoint: a

@@ -1,4 +1,4 @@
-"""Capturing the weights that `policy=rewind` goes back to (policies/rewind.py)."""
+"""Capturing the weights that `policy=rewind` goes back to (lottery/policies/rewind.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class RewindCapture(pl.Callback):
         if self.step == 0 and trainer.global_step == 0:  # not when resuming from a checkpoint
             self.save(0, pl_module.net.state_dict())
 
-    def next_step_event(self, step: int) -> int | None:  # see training/blocks.py
+    def next_step_event(self, step: int) -> int | None:  # see training/step_chunks.py
         return self.step if step < self.step else None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):

@@ -1,16 +1,18 @@
-"""Blocks of optimizer steps per Lightning loop iteration (`train.steps_per_block`).
+"""Chunks of optimizer steps per Lightning loop iteration (the chunk size is
+`train.steps_per_block`, a key that keeps the name configs know it by; a
+"block" elsewhere is a model's, such as rlth_resnet's `blocks.*`).
 
 On small networks one optimizer step takes a few milliseconds, and Lightning's
 own work per loop iteration (hook dispatch, batch bookkeeping, metric
 collection) about 1.5 ms more on a 2-core CPU. `TaskModule.training_step`
-therefore runs a block of steps per call, pulling batches from
+therefore runs a chunk of steps per call, pulling batches from
 `dataloader_iter` (docs/performance.md). The numbers are the same whatever
-the block size; only the callbacks' view changes:
+the chunk size; only the callbacks' view changes:
 
 * a callback with a `next_step_event(global_step) -> int | None` method (the
   rewind capture, the early-stop evaluation) gets `on_train_batch_end` with
-  `trainer.global_step` equal to each step it names, since a block ends there;
-* every other per-batch callback runs once per block.
+  `trainer.global_step` equal to each step it names, since a chunk ends there;
+* every other per-batch callback runs once per chunk.
 
 `steps_per_block=1` is plain Lightning: every callback sees every step. Use
 it for a callback that must act on every batch; keep the default (50) for
@@ -19,8 +21,8 @@ lightning_internals.py.
 
 Under DDP every step goes through `manual_backward`, whose DDP hook
 (`prepare_for_backward`) readies the gradient all-reduce that then runs
-inside that step's backward, so a block of steps in one `training_step`
-call reduces every step's gradients: blocks of 50 train bit for bit the
+inside that step's backward, so a chunk of steps in one `training_step`
+call reduces every step's gradients: chunks of 50 train bit for bit the
 weights of `steps_per_block=1` (tests/test_ddp.py).
 """
 
@@ -33,12 +35,12 @@ from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 
-def block_end(trainer: pl.Trainer, steps_per_block: int) -> int:
-    """The optimizer step at which the block starting at `trainer.global_step` ends.
+def chunk_end(trainer: pl.Trainer, steps_per_block: int) -> int:
+    """The optimizer step at which the chunk starting at `trainer.global_step` ends.
 
-    Blocks of more than one step are rounded up to a multiple of
+    Chunks of more than one step are rounded up to a multiple of
     `log_every_n_steps`, so the progress bar (which moves at those steps)
-    and the once-per-block callbacks see the logged steps.
+    and the once-per-chunk callbacks see the logged steps.
     """
     step, every = trainer.global_step, trainer.log_every_n_steps
     size = every * -(-steps_per_block // every) if steps_per_block > 1 else 1

@@ -1,7 +1,7 @@
 """A fresh Lightning Trainer for each round, set up for throughput.
 
 Under DDP (`hardware=ddp`) the processes and the process group already
-exist (rlth_runner/distributed/): the Trainer gets the cluster environment
+exist (rlth_runner/cluster/distributed/): the Trainer gets the cluster environment
 that names the ranks, so Lightning neither starts processes nor makes a
 group, and wraps this round's network (grown or not) in a new
 DistributedDataParallel.
@@ -18,7 +18,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from ..cluster import distributed
 from ..storage.layout import LoggerLocation
-from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, RoundProgressBar, StopAtStep
+from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, StopAtStep
+from .progress import RoundProgressBar
 from .lightning_internals import leave_signals_to_rlth
 
 
@@ -28,7 +29,7 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning's own deprecation noise about torch internals; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    # TaskModule.training_step takes `dataloader_iter` on purpose (see blocks.py).
+    # TaskModule.training_step takes `dataloader_iter` on purpose (see step_chunks.py).
     warnings.filterwarnings("ignore", message=r".*`dataloader_iter` argument in the `training_step`.*")
     warnings.filterwarnings("ignore", message=r".*using the `dataloader_iter` step flavor.*")
     # Under DDP every rank validates and tests on the whole split, so the epoch means need no reduction.
@@ -77,3 +78,4 @@ def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to
     if ranks:
         leave_signals_to_rlth(trainer)
     return trainer, best
+

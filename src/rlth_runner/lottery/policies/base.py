@@ -55,7 +55,7 @@ class Policy(ABC):
 
     def schedule_start(self, round_index: int) -> int:
         """The optimizer step of the round's learning-rate schedule its fit starts at; the fit
-        trains from there to the schedule's end (training/schedules.py)."""
+        trains from there to the schedule's end (training/lr_schedules.py)."""
         return 0
 
     @abstractmethod

@@ -5,7 +5,7 @@ and, every `every` rounds up to `max_depth`, the network gains one hidden
 layer (MLP) or BasicBlock (RLTH ResNet) at `where`, initialised by `init`.
 The runner then gives the new layer a dense mask, so the next round prunes it
 too, and trains the deeper network with a fresh optimizer over all its
-parameters. The mechanics of insertion are in growth.py.
+parameters. The mechanics of insertion are in lottery/growth.py.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class LrRewind(Policy):
 
     def prepare(self, net, train_cfg, batches_per_epoch: int) -> None:
         self.step = step_of(self.cfg, batches_per_epoch)
-        # Round 0's length is every round's shortest (budget.py), and a round must train at least one step.
+        # Round 0's length is every round's shortest (lottery/budget.py), and a round must train at least one step.
         length = fixed_length(train_cfg, batches_per_epoch)
         if self.step >= length:
             key = "epoch" if self.cfg.get("epoch") is not None else "step"
