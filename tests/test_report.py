@@ -51,11 +51,11 @@ def label(summary: dict) -> str:
 
 
 def md_tables(text: str) -> dict[str, list[dict[str, str]]]:
-    """Section title -> the rows (header -> cell) of the first table under it."""
+    """Section title (## or ###) -> the rows (header -> cell) of the first table under it."""
     out, title, header = {}, None, None
     for line in text.splitlines():
-        if line.startswith("## "):
-            title, header = line[3:], None
+        if line.startswith(("## ", "### ")):
+            title, header = line.lstrip("#").strip(), None
         elif line.startswith("|") and title is not None:
             cells = [c.strip() for c in line.strip("|").split("|")]
             if header is None:
@@ -80,7 +80,8 @@ def expected(summaries: list[dict], k: int, key: str, scale: float = 1.0) -> tup
 def test_report_writes_a_self_contained_page_tables_and_plots(report):
     out, proc = report
     pngs = sorted(out.glob("*.png"))
-    assert {p.name for p in pngs} == {"accuracy.png", "costs.png", "early_stop.png", "distance.png", "curves_val_acc.png", "curves_val_loss.png"}
+    assert {p.name for p in pngs} == {"accuracy.png", "matching.png", "costs.png", "early_stop.png", "distance.png", "curves_val_acc.png",
+                                      "curves_val_loss.png"}
     for png in pngs:
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 10_000, png
     page = (out / "index.html").read_text()
@@ -114,6 +115,23 @@ def test_table_numbers_are_the_jobs_own_mean_and_std_over_seeds(report, sweep):
             assert row["test acc %"] == f"{statistics.fmean(accs):.2f} ± {statistics.stdev(accs):.2f}"
         if "0.5" in name:  # each round of pruner.sparsity=0.5 halves the weights
             assert [row["weights left %"] for row in rows] == ["100.00 ± 0.00", "50.00 ± 0.00"]
+
+
+def test_verdicts_follow_the_jobs_own_numbers(report, sweep):
+    """Per group and round, the 95% interval of two seeds (t(0.975, 1) = 12.706) and the matching verdict
+    against round 0, from the jobs' own accuracies (test_report_verdicts.py checks the rules on known numbers)."""
+    out, _ = report
+    tables_md = md_tables((out / "summary.md").read_text())
+    by_group: dict[str, list[dict]] = {}
+    for s in jobs(sweep):
+        by_group.setdefault(label(s), []).append(s)
+    for name, summaries in by_group.items():
+        dense_mean, dense_std = expected(summaries, 0, "test_acc", 100)
+        for k, row in enumerate(tables_md[f"Verdicts: {name} (n=2)"]):
+            mean, std = expected(summaries, k, "test_acc", 100)
+            half = 12.706204736174707 * std / 2**0.5
+            assert row["95% CI"] == f"[{mean - half:.2f}, {mean + half:.2f}]", (name, k)
+            assert row["matching"] == ("dense" if k == 0 else "matching" if mean >= dense_mean - dense_std - 1e-10 else "not matching")
 
 
 def test_runs_csv_holds_every_run_and_round_as_recorded(report, sweep):
@@ -231,7 +249,7 @@ def test_every_plot_gives_a_group_the_same_colour(sweep, tmp_path, monkeypatch):
     drawn, save = [], plots.save
     monkeypatch.setattr(plots, "save", lambda fig, path: drawn.append(fig) or save(fig, path))
     cli.write(tmp_path, groups, [], [], "rlth-report test")
-    assert len(drawn) == 6
+    assert len(drawn) == 7
     from matplotlib.colors import to_hex
 
     for fig in drawn:
@@ -276,8 +294,11 @@ def test_instability_paths_give_a_barrier_column_and_a_plot(sweep, tmp_path):
     assert cli.main([str(tmp_path / "runs")]) == 0
     out = tmp_path / "runs" / "report"
     rows = md_tables((out / "summary.md").read_text())
-    row = next(iter(v for k, v in rows.items() if k != "Overview"))[1]
-    assert row["instability barrier (% error)"] == f"{100 * statistics.fmean(barriers):.2f} ± {100 * statistics.stdev(barriers):.2f}"
+    row = next(iter(v for k, v in rows.items() if k != "Overview" and not k.startswith("Verdicts")))[1]
+    barrier = f"{100 * statistics.fmean(barriers):.2f} ± {100 * statistics.stdev(barriers):.2f}"
+    assert row["instability barrier (% error)"] == barrier
+    verdict = next(iter(v for k, v in rows.items() if k.startswith("Verdicts: ")))[1]
+    assert (verdict["instability barrier (% error)"], verdict["stable"]) == (barrier, "unstable")  # 10% error: over 2%
     assert (out / "instability.png").read_bytes()[:8] == PNG
 
 

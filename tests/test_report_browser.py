@@ -20,7 +20,8 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's package `chromium`; CI installs it
 SCREENSHOT_COPY = Path("/tmp/rlth-report-screenshot.png")
 GRID = ["pruner.sparsity=0.2,0.5", "seed=0,1", "policy=reset,reinit", "rounds=3", "train.eval_every_n_steps=2",
         "analysis.instability.enabled=true"]
-PLOTS = 7  # accuracy, costs (size and compute), early stop, distance, validation accuracy and loss curves, instability
+PLOTS = 8  # accuracy, methods compared (confidence bands), costs (size and compute), early stop, distance,
+#           validation accuracy and loss curves, instability
 
 # Run once the page has loaded: whether each image decoded, written where --dump-dom shows it.
 PROBE = """<script>

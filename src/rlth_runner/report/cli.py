@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import costs, curves, events, page, plots, swept, tables, teacher
+from . import bands, costs, curves, events, page, plots, swept, tables, teacher, verdict_tables, verdicts
 from .groups import Group, group_runs
 from .runs import ReportError, Skipped, load_runs
 
@@ -25,8 +25,9 @@ PROG = "rlth-report"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Tables, plots and one HTML page from finished rlth-run runs: mean ± std over seeds per group and round.",
-        epilog="Writes runs.csv, summary.md, PNG plots and index.html (self-contained: open it from the file system).")
+        description="Tables, plots and one HTML page from finished rlth-run runs: mean ± std over seeds per group and round, "
+                    "95% confidence intervals, and which rounds are matching and stable (Frankle et al. 2020).",
+        epilog="Writes runs.csv, verdicts.csv, summary.md, PNG plots and index.html (self-contained: open it from the file system).")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a run directory, a sweep directory (rlth-run -m), or any directory holding them")
     p.add_argument("--out", type=Path, metavar="DIR", help="where to write the report (default: PATH/report; required with several PATHs)")
@@ -80,21 +81,27 @@ def warn(message: str) -> None:
 def write(out: Path, groups: list[Group], notes: list[str], skipped: list[Skipped], command: str) -> dict[str, list[Path]]:
     """Every file of the report; what was written, by kind."""
     colours = plots.colours(groups)  # the one mapping: a group has its colour in every plot and on the page
+    found = verdicts.verdicts(groups)
+    written = [out / "summary.md", out / "runs.csv", out / "verdicts.csv"]
     tables.write_csv(groups, out / "runs.csv")
-    drawn = draw(out, groups, colours)
-    (out / "summary.md").write_text(tables.markdown(groups, command, skipped, [p.path for p in drawn]))
+    verdict_tables.write_csv(found, out / "verdicts.csv")
+    drawn = draw(out, groups, colours, found)
+    (out / "summary.md").write_text(tables.markdown(groups, command, skipped, [p.path for p in drawn], verdict_tables.markdown(found)))
     cols = tables.columns(groups)
     html = page.page(command, groups, colours, tables.overview(groups, cols), [tables.group_table(g, cols) for g in groups],
-                     drawn, notes, skipped, [out / "summary.md", out / "runs.csv"])
+                     drawn, notes, skipped, written, verdict_tables.html_parts(found, colours))
     (out / "index.html").write_text(html)
-    return {"page": [out / "index.html"], "tables": [out / "summary.md", out / "runs.csv"], "plots": [p.path for p in drawn]}
+    return {"page": [out / "index.html"], "tables": written, "plots": [p.path for p in drawn]}
 
 
-def draw(out: Path, groups: list[Group], colours: dict[str, str]) -> list[page.Plot]:
+def draw(out: Path, groups: list[Group], colours: dict[str, str], found: list[verdicts.GroupVerdict]) -> list[page.Plot]:
     """The plots there is data for."""
     round_curves = events.load_curves([run for g in groups for run in g.runs])
     figures = [
         ("accuracy.png", "Test accuracy against weights remaining", lambda: plots.accuracy(groups, colours)),
+        ("matching.png", "Methods compared: test accuracy against weights remaining, with 95% confidence bands over the seeds, "
+                         "the matching threshold (dashed) and each group's sparsest matching point (star)",
+         lambda: bands.matching(found, colours)),
         ("costs.png", "Test accuracy against nonzero parameters and training compute", lambda: costs.accuracy_against_costs(groups, colours)),
         ("swept.png", "Test accuracy against the swept value", lambda: swept.accuracy_against_swept(groups, colours)),
         ("early_stop.png", "Early-stop step against weights remaining", lambda: plots.early_stop(groups, colours)),

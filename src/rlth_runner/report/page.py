@@ -48,7 +48,8 @@ def table_html(table: Table, colour: str | None = None) -> str:
 
 
 def page(command: str, groups: list[Group], colours: dict[str, str], overview: Table, tables: list[Table],
-         plots: list[Plot], notes: list[str], skipped: list[Skipped], files: list[Path]) -> str:
+         plots: list[Plot], notes: list[str], skipped: list[Skipped], files: list[Path], verdicts: list[str] = ()) -> str:
+    """The page; `verdicts` (verdict_tables.html_parts, HTML) follows the overview."""
     e = html.escape
     runs = sum(g.n for g in groups)
     parts = [
@@ -65,6 +66,7 @@ def page(command: str, groups: list[Group], colours: dict[str, str], overview: T
         "</ul>",
         *(f'<p class="note">{e(note)}</p>' for note in notes),
         table_html(overview),
+        *verdicts,
         "<h2>Plots</h2>",
         *(f'<figure><img src="{data_uri(p.path)}" alt="{e(p.caption)}"><figcaption>{e(p.caption)} '
           f"(<code>{e(p.path.name)}</code>)</figcaption></figure>" for p in plots),

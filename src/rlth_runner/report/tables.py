@@ -125,13 +125,15 @@ def write_csv(groups: list[Group], path: Path) -> None:
                     writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in fields})
 
 
-def markdown(groups: list[Group], command: str, skipped: list, plots: list[Path]) -> str:
+def markdown(groups: list[Group], command: str, skipped: list, plots: list[Path], verdicts: list[str] = ()) -> str:
+    """The report in markdown; `verdicts` (verdict_tables.markdown) follows the overview."""
     cols = columns(groups)
     runs = sum(g.n for g in groups)
     intro = (f"Made by `{command}`: {runs} run{'s' * (runs != 1)} in {len(groups)} group{'s' * (len(groups) != 1)}. "
              "Each group is one config; its runs differ only in the seed. Cells are the mean ± sample standard deviation over "
-             "the runs (n), or the one value where n=1. Round 0 is the dense network.")
-    lines = ["# Run report", "", intro, "", "## Overview", "", overview(groups, cols).markdown(), ""]
+             "the runs (n), or the one value where n=1. Round 0 is the dense network. Verdicts gives 95% confidence intervals, "
+             "which rounds are matching and stable, and each group's sparsest matching point.")
+    lines = ["# Run report", "", intro, "", "## Overview", "", overview(groups, cols).markdown(), "", *verdicts]
     for g in groups:
         runs_line = "Runs: " + ", ".join(f"`{run.path}` (seed {run.seed})" for run in g.runs)
         lines += [f"## {g.legend}", "", runs_line, "", group_table(g, cols).markdown(), ""]
