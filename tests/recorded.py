@@ -18,8 +18,10 @@ from rlth_runner.record import FORMER_KEYS
 EXACT = ("round", "density", "layer_density", "params_total", "params_nonzero", "hidden_layers", "macs",
          "train_steps", "train_macs", "epochs", "pruned", "compression", "early_stop_step", "steps_to_99")
 # Fractions of an evaluation set, keyed by the size of that set's config key.
-ACCURACIES = {"val_acc": "val_size", "test_acc": "test_size"}
-LOSSES = ("test_loss",)
+ACCURACIES = {"val_acc": "val_size", "test_acc": "test_size", "early_stop_val_acc": "val_size",
+              "early_stop_test_acc": "test_size", "supermask_acc": "test_size"}
+# Computed from the trained weights: losses, errors and relative distances, within float32_rtol.
+LOSSES = ("test_loss", "val_error", "test_error", "early_stop_val_loss", "dist_from_start", "dist_from_init")
 
 UNIT_ROUNDOFF = 2.0**-24  # float32
 
