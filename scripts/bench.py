@@ -214,6 +214,7 @@ def run_reference(case: Case, masked: bool, device) -> Trained:
 def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
     from rlth_runner.training.tasks import Classifier
     from rlth_runner.storage.rundir import RunDir
+    from rlth_runner.run.specs import trainer_settings
     from rlth_runner.training.trainer import build_trainer
 
     net = case.fresh(masked, device)
@@ -221,7 +222,8 @@ def run_rlth(case: Case, masked: bool, device, cfg, workdir: Path) -> Trained:
     out = Path(tempfile.mkdtemp(dir=workdir))
     sync(device)
     started = clock()
-    trainer, _ = build_trainer(cfg.train, cfg.hardware, 0, cfg.rounds, RunDir(out).tensorboard_location(0))
+    limits = (cfg.train.epochs, cfg.train.max_steps or -1)
+    trainer, _ = build_trainer(trainer_settings(cfg, 0), RunDir(out).tensorboard_location(0), limits)
     train = TensorBatches(*case.train, BATCH, shuffle=True, seed=SEED)
     trainer.fit(module, train, TensorBatches(*case.val, EVAL_BATCH))
     sync(device)

@@ -1,5 +1,5 @@
 """Whether this machine can do what `hardware.*` asks, checked before any data
-is loaded or any file written (run/prepare.py calls `check` first).
+is loaded or any file written (run/prepare.py's preflight calls `check` first).
 
 config/checks.py knows the allowed values without torch; this module imports
 torch to ask the machine. `hardware=gpu` on a machine without a usable GPU

@@ -9,9 +9,9 @@ imported). An interpolation that does not resolve is a ConfigError too.
 A policy checks its own keys
 (`Policy.check`, loaded torch-free through config/choices.py). Checks that
 need the data or the model (a rewind step beyond round 0's length, a layer
-pattern that matches nothing, a model that cannot grow) are made before
-round 0 by the policy's `prepare` and by `pruning.pruners.check_layers`,
-with the same one-line ConfigError.
+pattern that matches nothing, a model that cannot grow) run in one place
+before round 0, run/prepare.py's `preflight` (the policy's `prepare`,
+`pruning.pruners.check_layers`), with the same one line as a SetupError.
 """
 
 from __future__ import annotations

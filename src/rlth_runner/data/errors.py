@@ -9,4 +9,5 @@ class DataError(RuntimeError):
 
 class DataValueError(DataError, ConfigError):
     """A `dataset.*` value the data rules out (a held-out split as large as the
-    data): a DataError to the loaders' callers, and a bad input (exit 2) to `rlth-run`."""
+    data): a DataError to the loaders' callers, and a ConfigError, so that run/prepare.py's
+    preflight reports it as a bad value (SetupError, exit 2), not as data it cannot read (exit 1)."""

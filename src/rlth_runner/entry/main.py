@@ -104,10 +104,10 @@ def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> 
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    except ConfigError as err:  # found once the data and model exist, still before training
+    except ConfigError as err:  # before training: a value the data or model rule out (run/prepare.py's SetupError), other settings
         _fail(invocation, err, 2, sweep_job=sweep_job)
-    except RunError as err:  # a bad `dataset.*` value found by the loader is still a bad input
-        _fail(invocation, err, 2 if isinstance(err.__cause__, ConfigError) else 1, sweep_job=sweep_job)
+    except RunError as err:  # missing data, a model that cannot take the data, a NaN loss
+        _fail(invocation, err, 1, sweep_job=sweep_job)
     except InstantiationException as err:  # a dataset or model file whose _target_ cannot be imported or take its keys
         _fail(invocation, err, 2, hydra_line(err), sweep_job=sweep_job)
 

@@ -1,70 +1,60 @@
-"""One round's training, shared by the round loop (rounds.py) and the branch
-loop (branch_rounds.py): find whether the round is done or resumable, fit it
-with a fresh Trainer, measure it (analysis/: the measures, the instability
-analysis), save it (metrics.json last) and log it."""
+"""One round's training, whichever source of rounds asked for it (rounds.py):
+fit it with a fresh Trainer from the round's FitSpec (specs.py), measure it
+(analysis/: the measures, the instability analysis), save it (metrics.json
+last). `cfg` is the whole run's config throughout; `fit` takes only the spec."""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from .. import seeds
-from ..analysis import flops, instability, measures
+from ..analysis import instability, measures
 from ..cluster import distributed
 from ..data import TensorBatches
 from ..lottery import budget, growth, stopping
 from ..lottery.pruning import masks
 from ..record import RoundRecord
-from ..storage.layout import LoggerLocation
-from ..storage.ledger import DamagedArtifact
 from ..storage.rundir import RunDir
 from ..training import edge_popup, regularisers, tasks
-from ..training.round_checkpoint import RoundCheckpoint
 from ..training.early_stop import EarlyStopTracker
-from ..training.lr_schedules import LRSchedule
+from ..training.round_checkpoint import RoundCheckpoint
+from ..training.spec import FitSpec
 from ..training.trainer import build_trainer
 from . import checkpoints
 from .prepare import RunParts
+from .specs import fit_spec
 from .summary import Summary
 
 log = logging.getLogger("rlth_runner")
-
-
-def find_round(run_dir: RunDir, k: int) -> tuple[bool, tuple | None]:
-    """Whether round k is done (a damaged one is moved aside, so it is not), else the
-    checkpoint an interrupted attempt left to resume it from."""
-    with distributed.rank_zero_first():
-        if run_dir.is_done(k) and (problem := run_dir.round_damage(k)):
-            # Rounds are deterministic: training it again from round k-1 restores it exactly.
-            log.warning("Round %d: %s; moved the round to %s and training it again", k, problem, run_dir.move_aside(run_dir.round_dir(k)))
-        done = run_dir.is_done(k)
-        return done, None if done else resumable(run_dir, k)
 
 
 def train_round(cfg: DictConfig, run_dir: RunDir, parts: RunParts, k: int, batch_seed: int, callbacks, resume,
                 dense: RoundRecord | None) -> tuple[RoundRecord, dict | None]:
     """Train round k from the masks and weights `parts.net` holds now: its record with
     the measures, and the instability path when the round is analysed (instability.json).
-    `dense`: round 0's record (None: this is round 0)."""
+    `resume`: the checkpoint an interrupted attempt left; `dense`: round 0's record (None: this is round 0)."""
     net = parts.net
     distributed.check_agreement(k, net)  # under DDP: every rank holds the same masks and architecture
     if resume is None:
         run_dir.clear_partial(k)
     if cfg.verify.enabled:
         run_dir.save_start(k, net.state_dict())
-    save = (lambda write: run_dir.save_checkpoint(k, write)) if cfg.checkpoint.every_n_epochs else None
+    spec = fit_spec(cfg, parts, k, run_dir.tensorboard_location(k))
+    save = (lambda write: run_dir.save_checkpoint(k, write)) if spec.checkpoint else None
     start = measures.kept_weights(net)
-    analyse = instability_rounds(cfg.analysis.instability, k)
+    analyse = analysed(cfg, k)
     start_state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analyse else None
     supermask_acc = measures.untrained_accuracy(net, parts.test_loader) if parts.data.task == "classification" else None
-    record = fit(cfg, parts, k, run_dir.tensorboard_location(k), batch_seed, callbacks, resume, save)
+    record = fit(spec, parts, batch_seed, callbacks, resume, save)
     record.supermask_acc = supermask_acc
     record.dist_from_start = measures.relative_distance(net, start)
     record.dist_from_init = measures.relative_distance(net, parts.init_weights)
-    path = analyse_instability(cfg, run_dir, parts, k, start_state) if analyse else None
+    path = analyse_instability(cfg, run_dir, parts, spec, start_state) if analyse else None
     record.instability_barrier = path["barrier"] if path else None
     record.compression = stopping.compression(dense or record, record)
     return record, path
@@ -80,48 +70,25 @@ def finish_round(cfg: DictConfig, run_dir: RunDir, parts: RunParts, record: Roun
     log.info("Round %d done: %s", k, record.describe())
 
 
-def log_round(writer, record: RoundRecord) -> None:
-    for key, value in record.scalars().items():
-        writer.add_scalar(f"rounds/{key}", value, record.round)
-    writer.flush()
-
-
-def resumable(run_dir: RunDir, k: int) -> tuple | None:
-    """(path, step) of round k's checkpoint from an interrupted attempt, if intact."""
-    try:
-        found = run_dir.checkpoint(k)
-    except DamagedArtifact as err:
-        log.warning("Round %d: %s; moved it aside, training the round from its start", k, err)
-        return None
-    if found is not None:
-        log.info("Round %d: resuming from its checkpoint at step %d (%s)", k, found[1], found[0])
-    return found
-
-
-def fit(cfg: DictConfig, parts: RunParts, round_index: int, log_to: LoggerLocation, seed: int, extra_callbacks=(),
-        resume: tuple | None = None, save_checkpoint=None) -> RoundRecord:
-    """Train `parts.net` once with a fresh optimizer, or go on from `resume`
-    (a checkpoint of this fit and its step); the round's record."""
-    net, t = parts.net, cfg.train
+def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple | None = None, save=None) -> RoundRecord:
+    """Train `parts.net` once as `spec` says, with a fresh optimizer and the batch order of `seed`,
+    or go on from `resume` (a checkpoint of this fit and its step); `save` writes the fit's
+    checkpoints (spec.checkpoint; None: none). The fit's record."""
+    net, steps, opt = parts.net, spec.steps, spec.optimizer
     pl.seed_everything(seed, verbose=False)
-    macs = flops.macs_per_example(net, parts.data.input_shape)
-    length = budget.round_steps(t.budget, round_index, parts.fixed_steps, parts.dense_macs, macs, t.budget_cap)
-    start = parts.policy.schedule_start(round_index)  # the fit trains the schedule's steps start .. length
-    schedule = LRSchedule.from_config(t, length, start)
-    search = edge_popup.for_fit(net, t, cfg.seed, round_index)  # train.mode=edge_popup: scores train, weights stay
-    module = tasks.for_task(parts.data.task)(search or net, t.optimizer, t.lr, t.momentum, t.weight_decay, t.steps_per_block, schedule,
-                                             distance=regularisers.distance_to_start(net, t.distance_reg))
-    callbacks = list(extra_callbacks)
+    search = edge_popup.for_fit(net, spec.mode)  # train.mode=edge_popup: scores train, weights stay
+    module = tasks.for_task(parts.data.task)(search or net, opt.name, opt.lr, opt.momentum, opt.weight_decay, steps.per_chunk, spec.schedule,
+                                             distance=regularisers.distance_to_start(net, opt.distance_reg))
+    callbacks = list(callbacks)
     tracker = None
-    if parts.eval_every:
-        tracker = EarlyStopTracker(parts.eval_every, parts.val_loader, parts.test_loader, regression=parts.data.task == "regression")
+    if spec.evaluation.every:
+        tracker = EarlyStopTracker(spec.evaluation.every, parts.val_loader, parts.test_loader, regression=parts.data.task == "regression")
         callbacks.append(tracker)
-    if save_checkpoint is not None:
-        callbacks.append(RoundCheckpoint(save_checkpoint, cfg.checkpoint.every_n_epochs, cfg.checkpoint.min_interval_s))
+    if save is not None:
+        callbacks.append(RoundCheckpoint(save, spec.checkpoint.every_n_epochs, spec.checkpoint.min_interval_s))
     path, step = resume if resume is not None else (None, None)
-    train_loader = TensorBatches(*parts.data.train, t.batch_size, shuffle=True, seed=seed, augment=parts.data.augment, **distributed.shard())
-    trainer, best = build_trainer(t, cfg.hardware, round_index, cfg.rounds, log_to, extra_callbacks=callbacks, resume_step=step,
-                                  limits=budget.trainer_limits(length - start, len(train_loader)))
+    train_loader = TensorBatches(*parts.data.train, steps.batch_size, shuffle=True, seed=seed, augment=parts.data.augment, **distributed.shard())
+    trainer, best = build_trainer(spec.trainer, spec.log_to, (steps.max_epochs, steps.max_steps), extra_callbacks=callbacks, resume_step=step)
     started = time.perf_counter()
     trainer.fit(module, train_loader, parts.val_loader, ckpt_path=path, weights_only=True)
     val = {}
@@ -129,42 +96,44 @@ def fit(cfg: DictConfig, parts: RunParts, round_index: int, log_to: LoggerLocati
         val = trainer.validate(module, parts.val_loader, verbose=False)[0]
     test = trainer.test(module, parts.test_loader, verbose=False)[0]
     subnetwork_density = search.fold() if search is not None else None  # the round's result: the subnetwork's weights
+    seen = budget.examples_seen(trainer.global_step, len(train_loader), len(parts.data.train[0]), steps.batch_size)
     return RoundRecord(
-        round=round_index,
+        round=spec.round,
         density=masks.density(net),
         layer_density={name: kept / total for name, (kept, total) in masks.counts(net).items()},
         params_total=sum(p.numel() for p in net.parameters()),
         params_nonzero=sum(int(p.count_nonzero()) for p in net.parameters()),
         hidden_layers=growth.depth(net),
-        macs=macs,
+        macs=spec.macs,
         **module.scores(best.best, val, test),
         train_steps=trainer.global_step,
-        train_macs=budget.train_macs(macs, budget.examples_seen(trainer.global_step, len(train_loader), len(parts.data.train[0]), t.batch_size)),
+        train_macs=budget.train_macs(spec.macs, seen),
         epochs=trainer.current_epoch,
         seconds=round(time.perf_counter() - started, 3),
         **(tracker.best if tracker is not None and tracker.best is not None else {}),
         steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
-        steps_to_target=tracker.steps_to(t.target_error) if tracker is not None else None,
+        steps_to_target=tracker.steps_to(spec.evaluation.target_error) if tracker is not None else None,
         subnetwork_density=subnetwork_density,
     )
 
 
-def instability_rounds(cfg: DictConfig, k: int) -> bool:
+def analysed(cfg: DictConfig, k: int) -> bool:
     """Whether `analysis.instability` analyses round k."""
-    return bool(cfg.enabled) and (cfg.rounds is None or k in cfg.rounds)
+    settings = cfg.analysis.instability
+    return bool(settings.enabled) and (settings.rounds is None or k in settings.rounds)
 
 
-def analyse_instability(cfg: DictConfig, run_dir: RunDir, parts: RunParts, k: int, start: dict) -> dict:
+def analyse_instability(cfg: DictConfig, run_dir: RunDir, parts: RunParts, spec: FitSpec, start: dict) -> dict:
     """Linear mode connectivity of round k (analysis/instability.py): the round's trained network
-    is one copy; a second is trained from the same `start` with another batch order.
+    is one copy; a second is trained as `spec` says from the same `start` with another batch order.
     Their test-error path, for instability.json; `parts.net` ends holding the round's weights."""
-    net = parts.net
+    net, k = parts.net, spec.round
     trained = {key: value.detach().clone() for key, value in net.state_dict().items()}
     seed = seeds.derive(cfg.seed, "instability", k)
     log.info("Round %d: instability analysis, training a second copy from the round's start (batch seed %d)", k, seed)
     net.load_state_dict(start)
     run_dir.start_instability(k)
-    fit(cfg, parts, k, run_dir.tensorboard_location(k, "instability"), seed)
+    fit(replace(spec, log_to=run_dir.tensorboard_location(k, "instability")), parts, seed)
     path = instability.error_path(net, trained, net.state_dict(), parts.test_loader, cfg.analysis.instability.points)
     barrier = instability.barrier(path)
     log.info("Round %d: test-error barrier between the two copies %.4f (ends %.4f, %.4f)", k, barrier, path[0][1], path[-1][1])

@@ -1,7 +1,8 @@
 """One run: lock its directory, check that it holds no run made with other
-settings, prepare (prepare.py), run the rounds (rounds.py, or a branch's,
-branch_rounds.py), optionally retrain the final subnetwork to verify it
-(`verify`), and record how it ended in summary.json.
+settings, prepare (prepare.py), run the round loop (rounds.py) over the run's
+source of rounds (sources.py: a lottery run or a branch), optionally retrain
+the final subnetwork to verify it (`verify`), and record how it ended in
+summary.json.
 
 Plain Python around a fresh Lightning Trainer per round. Every round's
 artifacts go to its own folder (storage/), so a run killed anywhere resumes
@@ -19,17 +20,17 @@ from .. import seeds
 from ..cluster import distributed
 from ..config import ConfigError, fingerprint, run_info
 from ..data import DataError
-from ..lottery import branches, stopping
+from ..lottery import stopping
 from ..models.build import ModelDataMismatch
 from ..record import RoundRecord
 from ..storage.lock import RunDirBusy
 from ..storage.rundir import RunDir
 from ..training.callbacks import NonFiniteLossError
-from . import checkpoints, hparams, interrupts
-from .branch_rounds import run_branch
+from . import checkpoints, hparams, interrupts, sources
 from .fitting import fit
 from .prepare import RunParts, prepare
 from .rounds import run_rounds
+from .specs import fit_spec
 from .summary import Summary, format_table
 
 log = logging.getLogger("rlth_runner")
@@ -54,7 +55,7 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
     with distributed.rank_zero_first():  # under DDP rank 0 checks and repairs the directory, then the others read it
         settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
         try:
-            parts = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model, before summary.json
+            parts = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model (SetupError), before summary.json
         except (DataError, ModelDataMismatch) as err:
             raise RunError(str(err)) from err
         if run_dir.load_fingerprint() is None:
@@ -62,10 +63,7 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
     try:
         interrupts.check(" before round 0")
-        if branches.is_branch(cfg):  # a control off an existing run (lottery/branches/)
-            objective, stopped_by, reason = run_branch(cfg, run_dir, summary, parts)
-        else:
-            objective, stopped_by, reason = run_rounds(cfg, run_dir, summary, parts)
+        objective, stopped_by, reason = run_rounds(cfg, sources.for_run(cfg, run_dir, parts), run_dir, summary, parts)
         summary.info.update(stopped_by=stopped_by, stop_reason=reason)
         if cfg.verify.enabled:
             summary.info["verification"] = verify(cfg, run_dir, parts, summary.rounds)
@@ -126,7 +124,7 @@ def verify(cfg: DictConfig, run_dir: RunDir, parts: RunParts, rounds: list[Round
         seed = cfg.verify.seed if cfg.verify.seed is not None else seeds.derive(cfg.seed, "verify")
         log.info("Verifying round %d's subnetwork: retraining it from its starting point (batch seed %d)", k, seed)
         run_dir.start_verification(k)
-        record = fit(cfg, parts, k, run_dir.tensorboard_location(k, "verification"), seed)
+        record = fit(fit_spec(cfg, parts, k, run_dir.tensorboard_location(k, "verification")), parts, seed)
         run_dir.save_verification({**record.to_dict(), "seed": seed})
     return {"policy": run_info(cfg)["policy"], "seed": seed, "val_acc": record.val_acc, "test_acc": record.test_acc,
             "train_steps": record.train_steps, **stopping.judge(cfg.verify, cfg.stop, rounds, record)}

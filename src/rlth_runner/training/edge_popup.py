@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .. import seeds
 from ..lottery.pruning import masks
 from ..lottery.pruning.density_schedules import target_count
+from .spec import EdgePopup
 
 
 class ChooseTop(torch.autograd.Function):
@@ -139,9 +139,6 @@ def _key(layer_name: str) -> str:
     return layer_name.replace(".", "/")  # a parameter's name cannot hold a dot
 
 
-def for_fit(net: nn.Module, train_cfg, seed: int, round_index: int) -> Subnetwork | None:
-    """The subnetwork search of a fit under `train.mode=edge_popup` (scores seeded by the
-    run's seed and the round), else None: the fit trains the weights."""
-    if train_cfg.get("mode", "weights") != "edge_popup":
-        return None
-    return Subnetwork(net, float(train_cfg.edge_popup.density), seeds.derive(seed, "scores", round_index))
+def for_fit(net: nn.Module, mode: EdgePopup | None) -> Subnetwork | None:
+    """The subnetwork search of a fit under `train.mode=edge_popup`, else None: the fit trains the weights."""
+    return Subnetwork(net, mode.density, mode.seed) if mode is not None else None

@@ -50,11 +50,6 @@ class LRSchedule:
     gamma: float = 0.1
     min_lr_factor: float = 0.0
 
-    @classmethod
-    def from_config(cls, train_cfg, horizon: int, start: int = 0) -> "LRSchedule":
-        s = train_cfg.schedule
-        return cls(s.name, float(train_cfg.lr), horizon, start, s.warmup_steps, tuple(s.milestones), float(s.gamma), float(s.min_lr_factor))
-
     @property
     def varies(self) -> bool:
         """Whether any update's LR differs from train.lr (else nobody needs to set it)."""
@@ -76,9 +71,8 @@ class LRSchedule:
         return self.base_lr * self.factor(self.start + fit_step)
 
 
-def check_fits(train_cfg, round_steps: int, why: str) -> None:
+def check_fits(warmup_steps: int, round_steps: int, why: str) -> None:
     """A warmup that fills the whole round leaves no schedule: one line, before training."""
-    warmup = train_cfg.schedule.warmup_steps
-    if warmup >= round_steps:
-        raise ConfigError(f"train.schedule.warmup_steps={warmup} must be shorter than a round, {round_steps} steps ({why}); "
+    if warmup_steps >= round_steps:
+        raise ConfigError(f"train.schedule.warmup_steps={warmup_steps} must be shorter than a round, {round_steps} steps ({why}); "
                           f"allowed: 0..{round_steps - 1}")

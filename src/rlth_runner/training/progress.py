@@ -18,9 +18,9 @@ class RoundProgressBar(ProgressBar):
     share of a small network's step.
     """
 
-    def __init__(self, round_index: int, rounds: int, refresh_every: int = 10):
+    def __init__(self, label: str, refresh_every: int = 10):
         super().__init__()
-        self.label, self.every = f"Round {round_index}/{rounds - 1}", max(1, refresh_every)
+        self.label, self.every = label, max(1, refresh_every)
         self.enabled, self.bar, self.loss = True, None, None
 
     def disable(self):

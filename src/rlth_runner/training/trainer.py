@@ -21,6 +21,7 @@ from ..storage.layout import LoggerLocation
 from .callbacks import BestValidation, EnforceMasks, FiniteLossGuard, StopAtStep
 from .progress import RoundProgressBar
 from .lightning_internals import leave_signals_to_rlth
+from .spec import TrainerSettings
 
 
 def quiet_lightning() -> None:
@@ -36,37 +37,37 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 
 
-def build_trainer(train_cfg, hardware_cfg, round_index: int, rounds: int, log_to: LoggerLocation, extra_callbacks=(),
-                  resume_step: int | None = None, limits: tuple[int, int] | None = None) -> tuple[pl.Trainer, BestValidation]:
-    """A Trainer for one round's fit, logging to `log_to` (one TensorBoard run per round).
+def build_trainer(settings: TrainerSettings, log_to: LoggerLocation, limits: tuple[int, int], extra_callbacks=(),
+                  resume_step: int | None = None) -> tuple[pl.Trainer, BestValidation]:
+    """A Trainer for one fit, logging to `log_to` (one TensorBoard run per round).
 
+    `limits`: (max_epochs, max_steps) of this fit (budget.trainer_limits; max_steps -1: none).
     With `resume_step` (the step of the checkpoint the fit resumes from), the
-    logger purges the points an interrupted attempt wrote after that step.
-    `limits`: (max_epochs, max_steps) of this fit (budget.trainer_limits), else train.epochs and train.max_steps."""
-    max_epochs, max_steps = limits or (train_cfg.epochs, train_cfg.max_steps or -1)
+    logger purges the points an interrupted attempt wrote after that step."""
+    max_epochs, max_steps = limits
     best = BestValidation()
     callbacks = [
         *([StopAtStep(max_steps)] if max_steps >= 0 else []),  # first: the progress bar reads the limit at the start
         EnforceMasks(),
-        FiniteLossGuard(round_index),
+        FiniteLossGuard(settings.round),
         best,
-        RoundProgressBar(round_index, rounds, train_cfg.log_every_n_steps),
+        RoundProgressBar(settings.label, settings.log_every_n_steps),
         *extra_callbacks,
     ]
     purge = {} if resume_step is None else {"purge_step": resume_step + 1}
     logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False, **purge)
     ranks = distributed.plugins()  # under DDP: the cluster environment naming the ranks
     trainer = pl.Trainer(
-        accelerator=hardware_cfg.accelerator,
-        devices=hardware_cfg.devices,
-        strategy=hardware_cfg.get("strategy", "auto"),
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        strategy=settings.strategy,
         plugins=ranks or None,
-        precision=hardware_cfg.precision,
-        deterministic=hardware_cfg.deterministic,
+        precision=settings.precision,
+        deterministic=settings.deterministic,
         max_epochs=max_epochs,
         max_steps=-1,  # set by StopAtStep
-        check_val_every_n_epoch=train_cfg.val_every_n_epochs,
-        log_every_n_steps=train_cfg.log_every_n_steps,
+        check_val_every_n_epoch=settings.val_every_n_epochs,
+        log_every_n_steps=settings.log_every_n_steps,
         logger=logger,
         callbacks=callbacks,
         # Rounds are saved by the runner; inside a round only by RoundCheckpoint, when given.

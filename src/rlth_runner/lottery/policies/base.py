@@ -26,9 +26,10 @@ class PolicyContext:
 class Policy(ABC):
     """What happens to the network after each round's pruning.
 
-    The round loop calls, in order:
+    A lottery run calls, in order:
       `check(cfg)`        (classmethod, torch-free) on the policy's config, before anything runs;
-      `prepare(...)`      once, with the built network, before round 0: checks that need the model or data;
+      `prepare(...)`      once, with the built network, before round 0 (run/prepare.py's preflight):
+                          checks that need the model or data;
       `callbacks(k)`      for each round's fit: what the policy must see inside training;
       `schedule_start(k)` for each round's fit: the learning-rate schedule's position at its first step;
       `apply(net, k)`     after round k's pruning (k >= 1), with the new masks in place.
