@@ -53,7 +53,8 @@ def grow_run(tmp_path_factory):
     class RecordOptimizer(pl.Callback):
         def on_train_start(self, trainer, pl_module):
             held = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
-            seen.append((len(held), {id(p) for p in held}, {id(p) for p in pl_module.net.parameters()}, id(trainer.optimizers[0])))
+            # The optimizer itself, not its id: kept alive here, no later one can reuse its id.
+            seen.append((len(held), {id(p) for p in held}, {id(p) for p in pl_module.net.parameters()}, trainer.optimizers[0]))
 
     build = fitting.build_trainer
     mp = pytest.MonkeyPatch()
@@ -103,7 +104,7 @@ def test_each_round_has_a_fresh_optimizer_over_all_parameters(grow_run):
     assert counts == [4 + 2 * k for k in range(4)], "weight and bias of every layer, the new one included"
     for _, held, net_params, _ in seen:
         assert held == net_params
-    assert len({opt for *_, opt in seen}) == 4
+    assert len({id(opt) for *_, opt in seen}) == 4
 
 
 def test_a_grown_checkpoint_loads_back_into_its_architecture(grow_run):
