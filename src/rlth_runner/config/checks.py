@@ -108,6 +108,11 @@ def _pruner(cfg) -> None:
     choice(cfg, "pruner.scope", choices.PRUNERS[cfg.pruner.name].scopes)
     integer(cfg, "pruner.target_rounds", 1, allow_none=True)
     integer(cfg, "pruner.seed", 0, allow_none=True)
+    flag(cfg, "pruner.at_init")
+    integer(cfg, "pruner.batches", 1)
+    integer(cfg, "pruner.iterations", 1)
+    if choices.PRUNERS[cfg.pruner.name].network and not cfg.pruner.at_init:
+        raise ConfigError(f"pruner={cfg.pruner.name} scores the network at initialisation only: keep pruner.at_init=true")
     patterns(cfg, "pruner.include", example="[blocks.*]")
     patterns(cfg, "pruner.exclude")
     rates = cfg.pruner.get("layer_rates")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from .. import seeds
 from ..cluster import distributed
 from ..lottery import growth, stopping
-from ..lottery.pruning import masks, pruners
+from ..lottery.pruning import at_init, masks, pruners
 from ..storage.rundir import RunDir
 from . import checkpoints, interrupts
 from .fitting import find_round, finish_round, log_round, train_round
@@ -45,6 +45,8 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, parts: RunPar
                 resume_from = None
 
             removed = 0
+            if k == 0:  # pruner.at_init: to the target density before round 0 trains (lottery/pruning/at_init.py)
+                removed = sum(at_init.prune_at_init(net, p, parts.data, cfg.train.batch_size, cfg.seed, pruner_seed).values())
             if k > 0:
                 removed = sum(pruners.prune(net, p, k, cfg.rounds, pruner_seed).values())
                 if change := policy.apply(net, k):
