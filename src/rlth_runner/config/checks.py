@@ -35,6 +35,8 @@ def validate(cfg: DictConfig) -> None:
         _train(cfg)
         if cfg.model.get("hidden_layers") is not None:
             integer(cfg, "model.hidden_layers", 0)
+        if cfg.model.get("dropout") is not None:
+            number(cfg, "model.dropout", 0, 1, meaning=": the probability of dropping a hidden unit in training (0: off)")
         _pruner(cfg)
         policy_class(cfg.policy).check(cfg.policy)
         _stop_and_verify(cfg)

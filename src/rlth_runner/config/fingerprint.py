@@ -35,7 +35,8 @@ ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False, "branch.k
          # before edge-popup: the weights were what trained, and the density was not read
          "train.mode": "weights", "train.edge_popup.density": 0.5,
          # before pruning at initialisation: none, and these keys were not read
-         "pruner.at_init": False, "pruner.batches": 10, "pruner.iterations": 100}
+         "pruner.at_init": False, "pruner.batches": 10, "pruner.iterations": 100,
+         "model.dropout": 0.0}  # before model.dropout: none
 
 
 def _flatten(node, prefix: str = "") -> dict:
