@@ -113,6 +113,12 @@ def _pruner(cfg) -> None:
     flag(cfg, "pruner.at_init")
     integer(cfg, "pruner.batches", 1)
     integer(cfg, "pruner.iterations", 1)
+    g = cfg.pruner.gradual
+    if cfg.pruner.schedule == "gradual" and not (all(is_int(v) for v in (g.start_step, g.end_step, g.frequency)) and 0 <= g.start_step < g.end_step
+                                                 and g.frequency >= 1 and (g.end_step - g.start_step) % g.frequency == 0 and is_finite(g.power) and g.power > 0):
+        raise ConfigError(f"pruner.gradual: need 0 <= start_step < end_step, frequency >= 1 dividing end_step - start_step, power > 0 (got {dict(g)})")
+    if cfg.pruner.schedule == "gradual" and (cfg.pruner.at_init or cfg.policy.name == "grow" or cfg.train.mode == "edge_popup"):
+        raise ConfigError("pruner.schedule=gradual prunes trained weights inside each round: not with pruner.at_init, policy=grow or train.mode=edge_popup")
     if choices.PRUNERS[cfg.pruner.name].network and not cfg.pruner.at_init:
         raise ConfigError(f"pruner={cfg.pruner.name} scores the network at initialisation only: keep pruner.at_init=true")
     patterns(cfg, "pruner.include", example="[blocks.*]")

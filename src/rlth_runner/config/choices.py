@@ -40,6 +40,7 @@ SCHEDULES = {
     "level": "rlth_runner.lottery.pruning.density_schedules:level",
     "one_shot": "rlth_runner.lottery.pruning.density_schedules:one_shot",
     "target": "rlth_runner.lottery.pruning.density_schedules:target",
+    "gradual": "rlth_runner.lottery.pruning.density_schedules:gradual",
 }
 
 # `train.schedule.name`: the learning rate's decay over a round (training/lr_schedules.py, torch-free).

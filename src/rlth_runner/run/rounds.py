@@ -17,6 +17,7 @@ from ..cluster import distributed
 from ..lottery import growth, stopping
 from ..lottery.pruning import at_init, masks, pruners
 from ..storage.rundir import RunDir
+from ..training import gradual
 from . import checkpoints, interrupts
 from .fitting import find_round, finish_round, log_round, train_round
 from .prepare import RunParts
@@ -53,7 +54,7 @@ def run_rounds(cfg: DictConfig, run_dir: RunDir, summary: Summary, parts: RunPar
                     log.info("Round %d: %s, now %d hidden layers", k, change, growth.depth(net))
                 pruners.attach_masks(net, p)  # layers a policy added
             log.info("Round %d/%d: pruned %s weights, %.2f%% of prunable weights remain", k, cfg.rounds - 1, f"{removed:,}", 100 * masks.density(net))
-            record, path = train_round(cfg, run_dir, parts, k, seeds.derive(cfg.seed, "train", k), policy.callbacks(k), resume,
+            record, path = train_round(cfg, run_dir, parts, k, seeds.derive(cfg.seed, "train", k), [*policy.callbacks(k), *gradual.fit_callbacks(p, pruner_seed, k)], resume,
                                        dense=summary.rounds[0] if k else None)
             record.pruned = removed
             finish_round(cfg, run_dir, parts, record, path, summary)
