@@ -6,6 +6,8 @@
     new_layer     round k: a layer that `policy=grow` inserts    seed * 1000 + k
     verify        the verification retraining (`verify.seed`)     seed * 1000 + 999
     prune         round k: `random` pruner draws, ties            mixed(pruner.seed or seed, k, "prune")
+                  (k = 0: pruning at initialisation, `pruner.at_init`)
+    prune_batches the training batches snip/grasp score on        mixed(seed, 0, "prune_batches")
     reinit        round k: `policy=reinit`'s fresh values         mixed(seed, k, "reinit")
     random_mask   round k: `policy=random_mask`'s permutation     mixed(seed, k, "random_mask")
     instability   round k: the second copy's batch order          mixed(seed, k, "instability")

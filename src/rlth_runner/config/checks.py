@@ -35,6 +35,8 @@ def validate(cfg: DictConfig) -> None:
         _train(cfg)
         if cfg.model.get("hidden_layers") is not None:
             integer(cfg, "model.hidden_layers", 0)
+        if cfg.model.get("dropout") is not None:
+            number(cfg, "model.dropout", 0, 1, meaning=": the probability of dropping a hidden unit in training (0: off)")
         _pruner(cfg)
         policy_class(cfg.policy).check(cfg.policy)
         _stop_and_verify(cfg)
@@ -108,6 +110,17 @@ def _pruner(cfg) -> None:
     choice(cfg, "pruner.scope", choices.PRUNERS[cfg.pruner.name].scopes)
     integer(cfg, "pruner.target_rounds", 1, allow_none=True)
     integer(cfg, "pruner.seed", 0, allow_none=True)
+    flag(cfg, "pruner.at_init")
+    integer(cfg, "pruner.batches", 1)
+    integer(cfg, "pruner.iterations", 1)
+    g = cfg.pruner.gradual
+    if cfg.pruner.schedule == "gradual" and not (all(is_int(v) for v in (g.start_step, g.end_step, g.frequency)) and 0 <= g.start_step < g.end_step
+                                                 and g.frequency >= 1 and (g.end_step - g.start_step) % g.frequency == 0 and is_finite(g.power) and g.power > 0):
+        raise ConfigError(f"pruner.gradual: need 0 <= start_step < end_step, frequency >= 1 dividing end_step - start_step, power > 0 (got {dict(g)})")
+    if cfg.pruner.schedule == "gradual" and (cfg.pruner.at_init or cfg.policy.name == "grow" or cfg.train.mode == "edge_popup"):
+        raise ConfigError("pruner.schedule=gradual prunes trained weights inside each round: not with pruner.at_init, policy=grow or train.mode=edge_popup")
+    if choices.PRUNERS[cfg.pruner.name].network and not cfg.pruner.at_init:
+        raise ConfigError(f"pruner={cfg.pruner.name} scores the network at initialisation only: keep pruner.at_init=true")
     patterns(cfg, "pruner.include", example="[blocks.*]")
     patterns(cfg, "pruner.exclude")
     rates = cfg.pruner.get("layer_rates")

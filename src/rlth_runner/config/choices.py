@@ -19,6 +19,9 @@ class PrunerChoice:
     scopes: tuple[str, ...]  # allowed `pruner.scope` values
     scores: str | None  # "module:function" giving each weight's keep score; None: filter pruning
     structured: bool = False  # removes whole output filters (rows of the mask)
+    # Scores the whole network on training batches at initialisation (lottery/pruning/at_init.py):
+    # `scores(scoring) -> {layer: tensor}` instead of `scores(layer, generator)`.
+    network: bool = False
 
 
 OPTIMIZERS = {"adam": "torch.optim:Adam", "adamw": "torch.optim:AdamW", "sgd": "torch.optim:SGD"}
@@ -27,6 +30,9 @@ PRUNERS = {
     "l1_filter": PrunerChoice(("layer",), None, structured=True),
     "magnitude": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.magnitude:scores"),
     "random": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.random:scores"),
+    "snip": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.snip:scores", network=True),
+    "grasp": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.grasp:scores", network=True),
+    "synflow": PrunerChoice(("layer", "global"), "rlth_runner.lottery.pruning.synflow:scores", network=True),
 }
 
 SCHEDULES = {
@@ -34,6 +40,7 @@ SCHEDULES = {
     "level": "rlth_runner.lottery.pruning.density_schedules:level",
     "one_shot": "rlth_runner.lottery.pruning.density_schedules:one_shot",
     "target": "rlth_runner.lottery.pruning.density_schedules:target",
+    "gradual": "rlth_runner.lottery.pruning.density_schedules:gradual",
 }
 
 # `train.schedule.name`: the learning rate's decay over a round (training/lr_schedules.py, torch-free).

@@ -33,7 +33,12 @@ ADDED = {"hardware.strategy": "auto", "hardware.deterministic": False, "branch.k
          "train.schedule.gamma": 0.1, "train.schedule.min_lr_factor": 0.0, "train.budget": "fixed", "train.budget_cap": 10,
          "train.distance_reg": 0.0,  # before the learning-distance term: none
          # before edge-popup: the weights were what trained, and the density was not read
-         "train.mode": "weights", "train.edge_popup.density": 0.5}
+         "train.mode": "weights", "train.edge_popup.density": 0.5,
+         # before pruning at initialisation: none, and these keys were not read
+         "pruner.at_init": False, "pruner.batches": 10, "pruner.iterations": 100,
+         "model.dropout": 0.0,  # before model.dropout: none
+         "pruner.gradual.start_step": 0, "pruner.gradual.end_step": 100, "pruner.gradual.frequency": 10,
+         "pruner.gradual.power": 3, "pruner.gradual.initial_sparsity": 0.0}  # read only by schedule: gradual, added later
 
 
 def _flatten(node, prefix: str = "") -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch.nn.functional as F
+
 
 class ModelInputError(ValueError):
     """The model cannot take the dataset's input; raised by the constructor."""
@@ -15,3 +17,10 @@ def image_shape(input_shape, min_size: int, why: str) -> tuple[int, int, int]:
     if min(shape[1:]) < min_size:
         raise ModelInputError(f"needs images of at least {min_size}x{min_size} pixels ({why}) but the input shape is {shape}")
     return shape
+
+
+def dropout(x, p: float, training: bool):
+    """Dropout after a hidden activation (`model.dropout`). Functional, so a network
+    with p = 0 has no extra module, parameter or state_dict key: exactly the network
+    before dropout existed. Off in eval mode, where every evaluation runs."""
+    return F.dropout(x, p, training) if p else x

@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from .common import image_shape
+from .common import dropout, image_shape
 
 
 class ConvNet(nn.Module):
-    def __init__(self, input_shape, num_classes: int, convs=(64, 64), fcs=(256, 256), **_):
+    def __init__(self, input_shape, num_classes: int, convs=(64, 64), fcs=(256, 256), dropout: float = 0.0, **_):
         super().__init__()
+        self.dropout = float(dropout)
         convs, fcs = list(convs), list(fcs)
         if not convs or len(convs) % 2:
             raise ValueError(f"model.convs={convs} must list an even, nonzero number of widths (convolutions come in pairs)")
@@ -36,5 +37,5 @@ class ConvNet(nn.Module):
                 x = F.max_pool2d(x, 2)
         x = x.flatten(1)
         for fc in self.fcs.values():
-            x = F.relu(fc(x))
+            x = dropout(F.relu(fc(x)), self.dropout, self.training)
         return self.output(x)

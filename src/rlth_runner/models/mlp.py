@@ -13,23 +13,25 @@ import math
 import torch.nn.functional as F
 from torch import nn
 
+from .common import dropout
+
 
 class MLP(nn.Module):
     # What lottery/growth.py needs to know: which ModuleDict grows, how its layers are
     # named, and which initialisations a new layer supports.
     grow_attr, grow_prefix, grow_inits = "hidden", "h", ("identity", "random")
 
-    def __init__(self, input_shape, num_classes: int, width: int = 128, hidden_layers: int = 1, **_):
+    def __init__(self, input_shape, num_classes: int, width: int = 128, hidden_layers: int = 1, dropout: float = 0.0, **_):
         super().__init__()
-        self.width = width
+        self.width, self.dropout = width, float(dropout)
         self.input = nn.Linear(math.prod(input_shape), width)
         self.hidden = nn.ModuleDict({f"h{i}": nn.Linear(width, width) for i in range(hidden_layers)})
         self.output = nn.Linear(width, num_classes)
 
     def forward(self, x):
-        x = F.relu(self.input(x.flatten(1)))
+        x = dropout(F.relu(self.input(x.flatten(1))), self.dropout, self.training)
         for layer in self.hidden.values():
-            x = F.relu(layer(x))
+            x = dropout(F.relu(layer(x)), self.dropout, self.training)
         return self.output(x)
 
     def new_layer(self, init: str) -> nn.Module:

@@ -16,9 +16,10 @@ from omegaconf import DictConfig
 from .. import seeds
 from ..lottery import branches, growth, stopping
 from ..lottery.branches import kinds
-from ..lottery.pruning import masks, pruners
+from ..lottery.pruning import at_init, masks, pruners
 from ..models.build import build_model
 from ..storage.rundir import RunDir
+from ..training import gradual
 from . import checkpoints
 from .prepare import RunParts
 from .rounds import RoundSource
@@ -34,6 +35,7 @@ class LotteryRounds(RoundSource):
     def __init__(self, cfg: DictConfig, run_dir: RunDir, parts: RunParts):
         self.run_dir, self.policy, self.pruner, self.stop_cfg = run_dir, parts.policy, cfg.pruner, cfg.stop
         self.seed, self.rounds = cfg.seed, cfg.rounds
+        self.data, self.batch_size = parts.data, cfg.train.batch_size  # pruning at initialisation scores on training batches
         self.pruner_seed = cfg.pruner.seed if cfg.pruner.get("seed") is not None else cfg.seed
         self.indices = list(range(cfg.rounds))
         self.ran_out = ("max_rounds", f"after round {cfg.rounds - 1}: rounds={cfg.rounds} done")
@@ -44,6 +46,8 @@ class LotteryRounds(RoundSource):
 
     def start(self, net, k: int) -> int:
         removed = 0
+        if k == 0:  # pruner.at_init: to the target density before round 0 trains (lottery/pruning/at_init.py)
+            removed = sum(at_init.prune_at_init(net, self.pruner, self.data, self.batch_size, self.seed, self.pruner_seed).values())
         if k > 0:
             removed = sum(pruners.prune(net, self.pruner, k, self.rounds, self.pruner_seed).values())
             if change := self.policy.apply(net, k):
@@ -56,7 +60,7 @@ class LotteryRounds(RoundSource):
         return seeds.derive(self.seed, "train", k)
 
     def callbacks(self, k: int) -> list:
-        return self.policy.callbacks(k)
+        return [*self.policy.callbacks(k), *gradual.fit_callbacks(self.pruner, self.pruner_seed, k)]
 
     def dense(self, summary, k: int):
         return summary.rounds[0] if k else None

@@ -42,6 +42,12 @@ def one_shot(k: int, p: float, n: int = 1) -> float | None:
     return 1.0 - p if k == 1 else None
 
 
+def gradual(k: int, p: float, n: int = 1) -> None:
+    """No pruning between rounds: `gradual` prunes inside each round's fit
+    (training/gradual.py, Zhu & Gupta 2017), from `initial_sparsity` to `p`."""
+    return None
+
+
 def get(name: str):
     return choices.resolve(choices.SCHEDULES, name, "pruning schedule")
 

@@ -64,17 +64,27 @@ def check_layers(net: nn.Module, pcfg, model_name: str, rounds: int) -> None:
 
 @torch.no_grad()
 def prune(net: nn.Module, pcfg, k: int, rounds: int, seed: int) -> dict[str, int]:
-    """Round k's pruning, in place. Returns the weights removed per layer."""
+    """Round k's pruning, in place. Returns the weights removed per layer.
+    A pruner at initialisation (`at_init`, lottery/pruning/at_init.py) pruned before
+    round 0 and prunes nothing after it: later rounds retrain its subnetwork."""
+    if pcfg.get("at_init"):
+        return {name: 0 for name in masks.masked_layers(net)}
+    generator = torch.Generator().manual_seed(seeds.derive(seed, "prune", k))
+    return prune_to(net, pcfg, densities(net, pcfg, k, rounds), generator)
+
+
+@torch.no_grad()
+def prune_to(net: nn.Module, pcfg, targets: dict[str, float | None], generator, score_fn=None) -> dict[str, int]:
+    """Prune each layer to its target density (None: leave it), with the pruner's
+    ranking (`score_fn`, default the pruner's own per-layer score), in place."""
     layers = masks.masked_layers(net)
-    targets = densities(net, pcfg, k, rounds)
     removed = {name: 0 for name in layers}
     if choices.PRUNERS[pcfg.name].structured:
         for name, d in targets.items():
             if d is not None:
                 removed[name] = structured.prune_filters(layers[name], d)
     else:
-        score_fn = choices.resolve(choices.PRUNERS, pcfg.name, "pruner")
-        generator = torch.Generator().manual_seed(seeds.derive(seed, "prune", k))
+        score_fn = score_fn or choices.resolve(choices.PRUNERS, pcfg.name, "pruner")
         shared = {n: layers[n] for n, d in targets.items() if d is not None and pcfg.scope == "global" and not layer_rate(n, pcfg)[1]}
         if shared:
             removed.update(magnitude.prune_group(shared, targets[next(iter(shared))], score_fn, generator))
