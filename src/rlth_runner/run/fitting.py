@@ -21,7 +21,7 @@ from ..record import RoundRecord
 from ..storage.layout import LoggerLocation
 from ..storage.ledger import DamagedArtifact
 from ..storage.rundir import RunDir
-from ..training import edge_popup, regularisers, tasks
+from ..training import divergence, edge_popup, regularisers, tasks
 from ..training.round_checkpoint import RoundCheckpoint
 from ..training.early_stop import EarlyStopTracker
 from ..training.lr_schedules import LRSchedule
@@ -124,6 +124,7 @@ def fit(cfg: DictConfig, parts: RunParts, round_index: int, log_to: LoggerLocati
                                   limits=budget.trainer_limits(length - start, len(train_loader)))
     started = time.perf_counter()
     trainer.fit(module, train_loader, parts.val_loader, ckpt_path=path, weights_only=True)
+    diverged = divergence.judge(module, cfg.stop, round_index, agree=distributed.from_rank_zero)  # warns, or fails with stop.on_divergence
     val = {}
     if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
         val = trainer.validate(module, parts.val_loader, verbose=False)[0]
@@ -146,6 +147,7 @@ def fit(cfg: DictConfig, parts: RunParts, round_index: int, log_to: LoggerLocati
         steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
         steps_to_target=tracker.steps_to(t.target_error) if tracker is not None else None,
         subnetwork_density=subnetwork_density,
+        diverged=diverged,
     )
 
 
