@@ -125,6 +125,29 @@ def added_keys(task_overrides) -> list[tuple[str, str]]:
     return out
 
 
+def repository_of(config_dirs: list[str]):
+    """Hydra's config repository over `config_dirs` (first wins), for when no Hydra app is running
+    (the composition failed): a `--config-dir`, then conf/."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+
+    path = ConfigSearchPathImpl()
+    for directory in config_dirs:
+        path.append("rlth-run", f"file://{directory}")
+    return ConfigRepository(config_search_path=path)
+
+
+def unknown_key_line(override: str, repository, config_name: str = "config") -> str:
+    """The line for an override of a key no config has (Hydra refuses it): the nearest real key, if one is near."""
+    key = override.lstrip("+~").partition("=")[0]
+    known = schema(repository, config_name)
+    if known.reads(key):  # another option of its group has it, e.g. model.width with model=conv2
+        return f"{override}: the options chosen have no key {key} (another option of its group has it); `rlth-run --cfg job` prints the keys they have"
+    near = known.nearest(key)
+    hint = f"; did you mean {near}?" if near else "; `rlth-run --cfg job` prints every key"
+    return f"{override}: {key} is not a key rlth-run reads{hint}"
+
+
 def check(task_overrides, repository, config_name: str = "config") -> None:
     """ConfigError for the first key added with `+` that rlth-run does not read, naming the nearest real key."""
     added = [(key, text) for key, text in added_keys(task_overrides) if "/" not in key and not repository.group_exists(key)]

@@ -6,11 +6,16 @@ accuracy with `status: completed` and nothing said.
 Measured with no host sync per step: TaskModule keeps the loss of the fit's
 first step as a device tensor (and in the round's checkpoint, for a resumed
 fit), and the mean training loss of its last epoch, which it reads once per
-epoch for TensorBoard anyway. They are compared once, after the fit. The
-data loss is compared, without train.distance_reg's term, which is zero at
-the first step. The round's record says `diverged`; the run warns in one
-line, or, with `stop.on_divergence: true`, fails with `status: failed`
-(LossDiverged is a NonFiniteLossError, which the runner records as such).
+epoch for TensorBoard anyway. They are compared once, after the fit: the
+fit diverged when the last epoch's mean is more than MARGIN above the first
+step's loss. The margin keeps the noise of one batch's loss from counting
+(on small batches of regression data it is tens of percent); a diverged fit
+ends orders of magnitude above its start. The data loss is compared,
+without train.distance_reg's term, which is zero at the first step.
+
+The round's record says `diverged`; the run warns in one line, or, with
+`stop.on_divergence: true`, fails with `status: failed` (LossDiverged is a
+NonFiniteLossError, which the runner records as such).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import math
 from .callbacks import NonFiniteLossError
 
 log = logging.getLogger("rlth_runner")
+
+MARGIN = 0.5  # a fit has diverged when its last epoch's mean loss is above (1 + MARGIN) x its first step's
 
 
 class LossDiverged(NonFiniteLossError):
@@ -41,7 +48,7 @@ def judge(module, stop_cfg, round_index: int, agree=lambda verdict: verdict) -> 
     with `stop.on_divergence`. `agree`: every DDP rank takes rank 0's verdict (each rank's losses
     are its own share of the batches)."""
     pair = losses(module)
-    verdict = agree(None if pair is None else (pair[1] > pair[0], *pair))
+    verdict = agree(None if pair is None else (pair[1] > (1 + MARGIN) * pair[0], *pair))
     if verdict is None:
         return None
     diverged, first, last = verdict
