@@ -240,7 +240,6 @@ def test_two_sweeps_into_one_directory_each_tally_only_their_own_jobs(tmp_path):
     assert not (sweep / ".rlth").exists()
 
 
-@pytest.mark.slow
 def test_a_rerun_sweep_keeps_the_earlier_record_and_the_finished_jobs_summaries(cli, tmp_path):
     sweep = tmp_path / "sweep"
     tiny = ["train.epochs=1", "train.max_steps=2", "model.width=8", "rounds=1", f"hydra.sweep.dir={sweep}"]
