@@ -1,6 +1,6 @@
 """Bad input: exit code 2 and one line `rlth-run: error: <key>=<value> ...`, no
 traceback, and no run directory left behind (or nothing new in an existing one).
-Sections follow the issue's list of cases (1-11).
+Sections follow the issues' lists of cases (1-11, then 12-16: "Lose nothing at all").
 
 Most tests call `rlth-run`'s entry point in this process (`cli` below): about
 0.25 s each, Hydra's composition twice; a few run the console script for errors
@@ -58,7 +58,7 @@ def cli(monkeypatch, capsys):
     saved_handlers, saved_level = root.handlers[:], root.level
 
     # A sweep announces its swept keys and concurrency in the environment (sweeps.py): undone after the test.
-    for key in (sweeps.SWEPT_ENV, sweeps.CONCURRENT_ENV):
+    for key in (sweeps.SWEPT_ENV, sweeps.CONCURRENT_ENV, sweeps.SWEEP_ID_ENV):
         monkeypatch.setenv(key, "")
         monkeypatch.delenv(key)
 
@@ -474,7 +474,7 @@ def test_unknown_option_is_one_line_exit_2(cli, tmp_path):
 def test_unknown_key_and_bad_flags_are_one_line_exit_2(cli, tmp_path):
     code, _, err = cli("trian.epochs=3", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2
-    one_line(err, "Could not override 'trian.epochs'. To append to your config use +trian.epochs=3 (Key 'trian' is not in struct)")
+    one_line(err, "trian.epochs=3: trian.epochs is not a key rlth-run reads; did you mean train.epochs?")
     code, _, err = cli("--resolve")
     assert code == 2
     one_line(err, "The --resolve flag can only be used in conjunction with --cfg or --help")
@@ -499,3 +499,138 @@ def test_hydra_full_error_is_left_as_it_was(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # what conftest's rlth_run sets
     assert cli("rounds=0", f"hydra.run.dir={tmp_path / 'run'}")[0] == 2
     assert os.environ["HYDRA_FULL_ERROR"] == "0"
+
+
+# ---------------------------------------------------------------- 12. model dimensions that make no network
+def test_a_zero_width_is_one_line_before_anything_is_written(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("model.width=0")
+    assert code == 2
+    one_line(err, "model.width=0 must be an integer >= 1: the units of every hidden layer (a layer of zero units makes no network)")
+    assert out == "" and list(tmp_path.iterdir()) == []  # not even outputs/
+
+
+@pytest.mark.parametrize("model, values, start", [
+    ("mlp", {"width": -3}, "model.width=-3 must be an integer >= 1"),
+    ("mlp", {"hidden_layers": -1}, "model.hidden_layers=-1 must be an integer >= 0"),
+    ("rlth_mlp", {"width": 0}, "model.width=0 must be an integer >= 1"),
+    ("rlth_resnet", {"width": 0}, "model.width=0 must be an integer >= 1: the channels"),
+    ("rlth_resnet", {"stem_kernel": 0}, "model.stem_kernel=0 must be an integer >= 1"),
+    ("resnet20", {"width": 0}, "model.width=0 must be an integer >= 1"),
+    ("resnet20", {"depth": 21}, "model.depth=21 must be 6n+2 with n >= 1"),
+    ("student", {"width": 0}, "model.width=0 must be an integer >= 1: the student's neurons"),
+    ("conv2", {"convs": [64, 0]}, "model.convs=[64, 0] must be a nonempty list of integers >= 1"),
+    ("conv2", {"convs": []}, "model.convs=[] must be a nonempty list of integers >= 1"),
+    ("conv4", {"convs": [64, 64, 128]}, "model.convs=[64, 64, 128] must list an even number of widths"),
+    ("conv2", {"fcs": [256, 0]}, "model.fcs=[256, 0] must be a list of integers >= 1"),
+    ("vgg16", {"depth": 11}, "model.depth=11 is not one of: 16, 19"),
+])
+def test_every_model_dimension_is_checked_from_the_config(model, values, start):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"model={model}", "paths.output_dir=unused"])
+    validate(cfg)  # the model's own file is fine
+    with open_dict(cfg):
+        for key, value in values.items():
+            cfg.model[key] = value
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value).startswith(start), err.value
+
+
+def test_the_vgg_depths_are_the_models_plans():
+    from rlth_runner.config.model_dims import VGG_DEPTHS
+    from rlth_runner.models.vgg import PLANS
+
+    assert VGG_DEPTHS == tuple(sorted(PLANS))
+
+
+# ---------------------------------------------------------------- 13. a key rlth-run never reads
+@pytest.mark.parametrize("added, start", [
+    ("+train.lrr=0.1", "+train.lrr=0.1: train.lrr is not a key rlth-run reads, so the run would ignore it; did you mean train.lr? "
+                       "(set a key rlth-run has without the +: train.lr=0.1)"),
+    ("+foo=1", "+foo=1: foo is not a key rlth-run reads, so the run would ignore it; `rlth-run --cfg job` prints every key"),
+])
+def test_a_key_added_with_plus_that_nothing_reads_is_refused(cli, tmp_path, monkeypatch, added, start):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(added)
+    assert code == 2
+    one_line(err, start)
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_key_nothing_reads_stops_before_any_job(cli, tmp_path):
+    code, _, err = cli("-m", "+train.lrr=0.1,0.2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert code == 2
+    one_line(err, "+train.lrr=0.1,0.2: train.lrr is not a key rlth-run reads")
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_keys_added_with_plus_that_rlth_run_reads_are_kept(tmp_path):
+    """What README, docs/ and the presets do with +: keys of another option of the group, layer-name
+    patterns under a key that holds them, a key forced with ++, Hydra's own keys and config groups."""
+    from rlth_runner.config import known_keys
+
+    repository = known_keys.repository_of([CONFIG_DIR])
+    known_keys.check(["+pruner.layer_rates.output=0.5", "++train.lr=0.01", "+model.convs=[8,8]", "+policy.step=5",
+                      "+dataset.augment=true", "+hydra.job.env_set.X=1", "+experiment=frankle_lenet300", "+hydra/launcher=joblib",
+                      "seed=1", "~stop.accuracy"], repository)
+    known = known_keys.schema(repository)
+    assert {"train.lr", "train.schedule.warmup_steps", "pruner.layer_rates", "dataset.d", "branch.from", "stop.on_divergence"} <= known.keys
+    # A --config-dir adds its options' keys.
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.yaml").write_text("_target_: my.Net\nname: mine\ndepth_mult: 2\n")
+    known_keys.check(["+model.depth_mult=3"], known_keys.repository_of([str(tmp_path), CONFIG_DIR]))
+    with pytest.raises(ConfigError, match=r"^\+model.depth_mul=3: model.depth_mul is not a key .* did you mean model.depth_mult\?"):
+        known_keys.check(["+model.depth_mul=3"], known_keys.repository_of([str(tmp_path), CONFIG_DIR]))
+
+
+# ---------------------------------------------------------------- 14. missing data, a model that does not fit it
+def test_missing_data_is_a_bad_input(cli, tmp_path):
+    code, _, err = cli("dataset=mnist", "dataset.download=false", f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2
+    line = one_line(err, "dataset mnist is not in")
+    assert "train-images-idx3-ubyte" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_bad_input(cli, tmp_path):
+    code, _, err = cli("dataset=teacher", "model=conv2", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2
+    one_line(err, "model=conv2 does not fit dataset=teacher")
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- 15. a run directory another process is using
+def test_a_run_directory_in_use_is_a_bad_input_that_leaves_it_alone(cli, tmp_path):
+    from rlth_runner.storage.lock import hold
+
+    run_dir = tmp_path / "run"
+    before = fake_run(run_dir)
+    with hold(run_dir / ".lock", run_dir):  # this test process plays the other one
+        before = tree(run_dir)
+        code, _, err = cli(*TINY, f"hydra.run.dir={run_dir}")
+    assert code == 2
+    line = one_line(err, f"{run_dir} is in use by PID {os.getpid()} on host ")
+    assert line.endswith("wait for it to finish, or use another hydra.run.dir")
+    after = tree(run_dir)
+    assert {k: v for k, v in after.items() if k != "rlth.log"} == {k: v for k, v in before.items() if k != "rlth.log"}
+    assert not (run_dir / ".hydra" / "invocations").exists()  # the refused command's copy of the config went too
+
+
+def test_a_sweep_job_another_process_holds_is_reported_not_run_and_not_counted(cli, tmp_path):
+    from rlth_runner.storage.lock import hold
+
+    sweep = tmp_path / "sweep"
+    held = sweep / "0_seed=1"
+    held.mkdir(parents=True)
+    (held / "summary.json").write_text('{"status": "running"}\n')  # the other process's
+    with hold(held / ".lock", held):
+        code, out, err = cli("-m", *TINY, "seed=1,2", f"hydra.sweep.dir={sweep}")
+    assert code == 1 and "Traceback" not in err
+    mine = [line for line in err.splitlines() if line.startswith("rlth-run:")]
+    assert len(mine) == 1 and mine[0].startswith(f"rlth-run: 0_seed=1: not run: {held} is in use by PID {os.getpid()}"), err
+    assert f"Sweep {sweep}: 2 jobs, 1 completed, 0 failed, 1 not run: in use by another process (0_seed=1)" in err
+    assert (held / "summary.json").read_text() == '{"status": "running"}\n'  # never written by the refused job
+    assert json.loads((sweep / "1_seed=2" / "summary.json").read_text())["status"] == "completed"
+    assert not (sweep / ".rlth").exists()  # the sweep's ledger of its jobs goes once the tally is printed

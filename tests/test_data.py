@@ -227,7 +227,7 @@ def test_missing_data_names_the_files_and_the_directory(tmp_path, offline, load,
 
 
 def test_missing_data_is_one_line_before_training(make_cfg, tmp_path, offline):
-    # What the CLI prints after "rlth-run: error: ", exiting 1 (the slow test below runs the CLI).
+    # What the CLI prints after "rlth-run: error: ", exiting 2 (the slow test below runs the CLI).
     cfg = make_cfg("dataset=mnist", "dataset.download=false", f"paths.data_dir={tmp_path / 'data'}")
     validate(cfg)
     with pytest.raises(RunError) as err:
@@ -243,7 +243,7 @@ def test_missing_data_is_one_line_before_training(make_cfg, tmp_path, offline):
 def test_cli_reports_missing_data_in_one_line_before_training(tmp_path):
     proc = rlth_run("dataset=mnist", "dataset.download=false", f"paths.data_dir={tmp_path / 'data'}",
                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a bad input, like a bad value
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rlth-run: error: dataset mnist is not in"), proc.stderr
     assert "train-images-idx3-ubyte" in lines[0] and f"{tmp_path / 'data' / 'MNIST' / 'raw'}" in lines[0]

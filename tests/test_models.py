@@ -116,7 +116,7 @@ def test_a_mismatch_is_one_line_naming_the_pair(tmp_path):
 @pytest.mark.slow
 def test_cli_reports_a_mismatch_in_one_line(tmp_path):
     proc = rlth_run("dataset=teacher", "model=conv2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a bad input, like a bad value
     lines = proc.stderr.strip().splitlines()
     assert lines == ["rlth-run: error: " + TEACHER_CONV2], proc.stderr
 

@@ -4,6 +4,7 @@ sweep; an Optuna search."""
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import FAST, rlth_run
+from test_bad_input import cli  # noqa: F401 - the fixture: `rlth-run ARGS` in this process
 from rlth_runner.cluster import sweeps
 
 
@@ -201,3 +203,74 @@ def test_only_rank_0_of_a_multi_task_job_writes_hydras_copy_of_the_config(tmp_pa
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert Invocation().hydra_subdir(str(tmp_path)) == (".hydra" if copy else None)
+
+
+@pytest.mark.slow
+def test_two_sweeps_into_one_directory_each_tally_only_their_own_jobs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+
+    sweep = tmp_path / "sweep"
+    # The first sweep's one job is long enough (seconds) for the second sweep to start while it runs.
+    args = ["-m", "rounds=6", "train.epochs=60", "model.width=32", "hardware.num_threads=1", "seed=choice(1)",
+            f"hydra.sweep.dir={sweep}"]
+    exe = str(Path(sys.executable).with_name("rlth-run"))
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    first = subprocess.Popen([exe, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for(sweep / "0_seed=1" / "rounds" / "round_0" / "metrics.json", first)
+    second = rlth_run(*args, cwd=tmp_path, check=False)
+    out, err = first.communicate(timeout=600)
+
+    # The second sweep's job was the first's: refused in one line, not counted, no traceback, exit 1.
+    assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+    mine = [line for line in second.stderr.splitlines() if line.startswith("rlth-run:")]
+    assert len(mine) == 1 and mine[0].startswith(f"rlth-run: 0_seed=1: not run: {sweep / '0_seed=1'} is in use by PID {first.pid} on host ")
+    assert f"Sweep {sweep}: 1 job, 0 completed, 0 failed, 1 not run: in use by another process (0_seed=1)" in second.stderr
+    assert "completed" not in second.stdout
+
+    # The first sweep ran it to the end, and its summary is its own.
+    assert first.returncode == 0, err
+    assert f"Sweep {sweep}: 1 job, 1 completed, 0 failed" in out and "not run" not in out + err
+    summary = jobs_of(sweep)["0_seed=1"]
+    assert summary["status"] == "completed" and len(summary["rounds"]) == 6 and "error" not in summary
+    assert not (sweep / "0_seed=1" / ".hydra" / "invocations").exists()  # the refused command left no copy of its config
+    assert not (sweep / ".rlth").exists()
+
+
+def test_a_rerun_sweep_keeps_the_earlier_record_and_the_finished_jobs_summaries(cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    tiny = ["train.epochs=1", "train.max_steps=2", "model.width=8", "rounds=1", f"hydra.sweep.dir={sweep}"]
+    assert cli("-m", *tiny, "seed=1,2")[0] == 0
+    first_record = (sweep / "multirun.yaml").read_text()
+    summaries = {job: (sweep / job / "summary.json").read_bytes() for job in ("0_seed=1", "1_seed=2")}
+
+    code, out, _ = cli("-m", *tiny, "seed=1,2")  # the same command again: every job is done
+    assert code == 0 and f"Sweep {sweep}: 2 jobs, 2 completed, 0 failed" in out
+    assert {job: (sweep / job / "summary.json").read_bytes() for job in summaries} == summaries  # started_at, finished_at kept
+    assert sorted(p.name for p in sweep.glob("multirun*.yaml")) == ["multirun.yaml"]  # the same record: nothing to keep
+
+    code, out, _ = cli("-m", *tiny, "seed=choice(1)")  # another grid into the same directory
+    assert code == 0 and f"Sweep {sweep}: 1 job, 1 completed, 0 failed" in out  # its own job only
+    (kept,) = [p for p in sweep.glob("multirun.*.yaml")]
+    assert kept.read_text() == first_record and "seed=choice(1)" in (sweep / "multirun.yaml").read_text()
+    assert {job: (sweep / job / "summary.json").read_bytes() for job in summaries} == summaries
+
+
+def test_an_earlier_sweep_record_is_kept_only_when_the_new_one_differs(tmp_path):
+    from rlth_runner.entry.invocation import Invocation
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    for new, kept in (("grid: a\n", []), ("grid: b\n", ["grid: a\n"]), ("grid: b\n", ["grid: a\n"]), ("grid: a\n", ["grid: a\n", "grid: b\n"])):
+        if not (sweep / "multirun.yaml").exists():
+            (sweep / "multirun.yaml").write_text("grid: a\n")
+            continue
+        invocation = Invocation(sweep_dir=sweep)
+        invocation.keep_sweep_record(sweep)  # before Hydra's sweeper writes its own
+        (sweep / "multirun.yaml").write_text(new)
+        invocation.drop_unchanged_sweep_record()  # after the sweep
+        assert (sweep / "multirun.yaml").read_text() == new
+        assert sorted(p.read_text() for p in sweep.glob("multirun.*.yaml")) == kept

@@ -72,6 +72,9 @@ class RoundRecord:
     # train.mode=edge_popup: the fraction of the prunable weights the round's subnetwork uses (training/edge_popup.py);
     # None when the weights train
     subnetwork_density: float | None = shown(*RESULT, default=None)
+    # Whether the round's training loss ended above where it started: its last epoch's mean more than 1.5 x its first
+    # step's loss (training/divergence.py), a learning rate far too high, say. None in older records
+    diverged: bool | None = None
     extra: dict = field(default_factory=dict, repr=False)  # keys this version does not know (newer runs)
 
     SCALARS: ClassVar[tuple[str, ...]]  # set below from the fields, as shown_in(SCALAR)

@@ -10,7 +10,11 @@ launcher (basic, joblib, submitit) or sweeper (basic, Optuna). Torch-free.
   short and unique, so `tensorboard --logdir <sweep>` names every run by its
   job's values, e.g. `3_policy=grow,seed=2/tensorboard/round_1`.
 * After the jobs (`tally`): how many completed and which failed, read from
-  each job's summary.json, so it works for jobs that ran anywhere.
+  each job's summary.json, so it works for jobs that ran anywhere. Only this
+  sweep's jobs count: each job notes in the sweep directory that this sweep
+  (`RLTH_SWEEP_ID`) started it, or that it was refused because another
+  process (a second sweep into the same directory) holds its directory; a
+  refused job is never this sweep's completed job.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import hashlib
 import math
 import os
 import re
+import socket
+import time
 from dataclasses import dataclass, field
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -26,6 +32,7 @@ from omegaconf import OmegaConf
 
 SWEPT_ENV = "RLTH_SWEPT_KEYS"  # comma-separated keys the sweep varies
 CONCURRENT_ENV = "RLTH_CONCURRENT_JOBS"  # jobs of this sweep running at once on one machine
+SWEEP_ID_ENV = "RLTH_SWEEP_ID"  # this sweep's own name for its ledger of jobs (storage/scan.py)
 NAME_LIMIT = 64  # characters of a job directory's name after the job number
 _UNSAFE = re.compile(r"[\s/\\'\"]+")
 
@@ -38,6 +45,12 @@ def announce(config) -> None:
     swept += [key for key in params if key not in swept]  # Optuna's search space, when given in the config
     os.environ[SWEPT_ENV] = ",".join(swept)
     os.environ[CONCURRENT_ENV] = str(concurrency(config.hydra, _cells(overrides)))
+    os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}_{socket.gethostname()}"
+
+
+def sweep_id() -> str | None:
+    """The running sweep's id (set by `announce`, inherited by every job)."""
+    return os.environ.get(SWEEP_ID_ENV) or None
 
 
 def _cells(overrides) -> int | None:
@@ -115,19 +128,30 @@ class Tally:
     completed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # job directory -> reason
     unfinished: list[str] = field(default_factory=list)  # no final status: killed, or still running elsewhere
+    refused: dict[str, str] = field(default_factory=dict)  # job directory -> who holds it: this sweep did not run it
+
+    @property
+    def ok(self) -> bool:
+        """Whether every job of this sweep completed."""
+        return not (self.failed or self.unfinished or self.refused)
 
     def lines(self, sweep_dir) -> list[str]:
-        total = len(self.completed) + len(self.failed) + len(self.unfinished)
+        total = len(self.completed) + len(self.failed) + len(self.unfinished) + len(self.refused)
         head = f"Sweep {sweep_dir}: {total} job{'s' if total != 1 else ''}, {len(self.completed)} completed, {len(self.failed)} failed"
         if self.unfinished:
             head += f", {len(self.unfinished)} without a final status ({', '.join(self.unfinished)})"
+        if self.refused:
+            head += f", {len(self.refused)} not run: in use by another process ({', '.join(self.refused)})"
         return [head, *(f"  failed: {job}: {' '.join(reason.split())}" for job, reason in self.failed.items())]
 
 
-def tally(jobs: dict[str, dict | None]) -> Tally:
-    """The sweep's outcome from its jobs' summaries (job directory name -> summary.json, None if unreadable)."""
-    out = Tally()
+def tally(jobs: dict[str, dict | None], refused: dict[str, str] | None = None) -> Tally:
+    """The sweep's outcome from its jobs' summaries (job directory name -> summary.json, None if
+    unreadable) and the jobs it did not run because another process held them (`refused`)."""
+    out = Tally(refused=dict(sorted((refused or {}).items(), key=lambda item: _job_number(item[0]))))
     for job, summary in sorted(jobs.items(), key=lambda item: _job_number(item[0])):
+        if job in out.refused:
+            continue
         status = (summary or {}).get("status")
         attempt = (summary or {}).get("last_attempt")
         if status == "completed" and not attempt:

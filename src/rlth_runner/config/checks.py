@@ -19,7 +19,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, ListConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import choices
+from . import choices, model_dims
 from .unresolved import omegaconf_line
 from .values import ConfigError, at_least, choice, flag, integer, is_finite, is_int, number, patterns
 
@@ -30,6 +30,7 @@ TARGETS = {"dataset": ("digits", "rlth_runner.data.digits.load_digits"), "model"
 def validate(cfg: DictConfig) -> None:
     try:
         _group_files(cfg)
+        model_dims.check(cfg.model)  # a width or depth that makes no network (config/model_dims.py)
         integer(cfg, "seed", 0)
         integer(cfg, "rounds", 1)
         _train(cfg)
@@ -136,6 +137,7 @@ def _stop_and_verify(cfg) -> None:
     choice(cfg, "stop.metric", choices.STOP_METRICS)
     number(cfg, "stop.density", 0, 1, high_open=False, allow_none=True)
     at_least(cfg, "stop.compression", 1, allow_none=True, meaning=": round 0's nonzero parameters over the round's")
+    flag(cfg, "stop.on_divergence")
     if not isinstance(cfg.verify.enabled, bool):
         raise ConfigError(f"verify.enabled={cfg.verify.enabled!r} must be true or false")
     number(cfg, "verify.tolerance", 0, 1, high_open=False)

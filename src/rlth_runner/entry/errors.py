@@ -3,6 +3,7 @@ exit that prints it. Any other error is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -56,6 +57,24 @@ def yaml_line(err: yaml.YAMLError) -> str:
     return line
 
 
+def unknown_key_line(override: str) -> str | None:
+    """`<key>=<value>: <key> is not a key rlth-run reads; did you mean <nearest>?` (config/known_keys.py), from
+    conf/ and the command's --config-dir; None if they cannot be read."""
+    from ..config import known_keys
+    from .conf import CONFIG_DIR
+
+    args, dirs = sys.argv[1:], [CONFIG_DIR]
+    for i, arg in enumerate(args):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            dirs.insert(0, os.path.abspath(args[i + 1]))
+        elif arg.startswith("--config-dir="):
+            dirs.insert(0, os.path.abspath(arg.partition("=")[2]))
+    try:
+        return known_keys.unknown_key_line(override, known_keys.repository_of(dirs))
+    except Exception:  # noqa: BLE001 - best effort: Hydra's own line stays
+        return None
+
+
 def hydra_line(err: CompactHydraException) -> str:
     """Hydra's message on one line: its lines joined, a list of options as a list."""
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
@@ -63,6 +82,10 @@ def hydra_line(err: CompactHydraException) -> str:
         first = str(err).strip().splitlines()[0]
         return f"{first}; the options in '{group}' are: {', '.join(err.options)}"
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Could not override '") and lines[1].startswith("To append to your config use +"):
+        # Hydra advises adding the key with +, which rlth-run refuses for a key it never reads: name the real one instead
+        if (line := unknown_key_line(lines[1].removeprefix("To append to your config use +"))) is not None:
+            return line
     keys = [line.removeprefix("full_key:").strip() for line in lines if line.startswith("full_key:")]
     lines = [line for line in lines if not line.startswith("full_key:")]
     cause = str(err.__cause__ or "").strip().splitlines()

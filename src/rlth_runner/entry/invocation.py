@@ -11,11 +11,15 @@ removes what it added (conf/hydra/run_dirs.yaml).
   `.hydra/invocations/<time>/` when `.hydra/` holds an earlier invocation's,
   so re-running in a run directory never overwrites the config the run was
   made with (storage/layout.py names both).
+* `keep_sweep_record`: Hydra's sweeper writes multirun.yaml over an earlier
+  sweep's; a copy of the earlier one stays beside it, unless the new one is
+  the same (`drop_unchanged_sweep_record`, after the sweep).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import ConfigError
-from ..storage.layout import SWEEP_RECORD, RunLayout
+from ..storage.layout import HYDRA_DIR, SWEEP_RECORD, RunLayout, SweepLayout
 
 
 def writable(path: Path) -> bool:
@@ -47,6 +51,8 @@ class Invocation:
     found: dict[Path, frozenset[str]] = field(default_factory=dict)  # an existing run or sweep directory: what it held
     subdirs: dict[str, str] = field(default_factory=dict)  # run directory -> where Hydra's copy of the config goes
     sweep_dir: Path | None = None  # set once a sweep (-m) starts its jobs
+    argv: list[str] = field(default_factory=list)  # the command's arguments as typed (the continue command repeats them)
+    kept_record: Path | None = None  # a copy of an earlier sweep's multirun.yaml this command made (keep_sweep_record)
 
     # Hydra builds the run-directory callback and the job from conf/ and can hand them no
     # object: they find the invocation of the command running in this process here.
@@ -126,8 +132,36 @@ class Invocation:
             self.subdirs[root] = RunLayout(root).hydra_subdir(stamp())
         return self.subdirs[root]
 
-    def clean_up(self) -> None:
+    def keep_sweep_record(self, sweep_dir: Path) -> None:
+        """Before Hydra writes the sweep's multirun.yaml: copy an earlier sweep's to multirun.<its time>.yaml,
+        unless an identical copy is there already."""
+        layout = SweepLayout(sweep_dir)
+        try:
+            earlier = layout.record.read_bytes()
+        except OSError:
+            return
+        if any(kept.read_bytes() == earlier for kept in layout.earlier_records()):
+            return
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(layout.record.stat().st_mtime))
+        self.kept_record = layout.earlier_record(stamp)
+        shutil.copy2(layout.record, self.kept_record)
+
+    def drop_unchanged_sweep_record(self) -> None:
+        """After the sweep: the copy `keep_sweep_record` made goes if multirun.yaml is still the same."""
+        kept, self.kept_record = self.kept_record, None
+        if kept is None or self.sweep_dir is None:
+            return
+        try:
+            if SweepLayout(self.sweep_dir).record.read_bytes() == kept.read_bytes():
+                kept.unlink()
+        except OSError:
+            pass  # both stay: nothing is lost
+
+    def clean_up(self, wrote_nothing: bool = False) -> None:
         """After a failure: remove what this command added to its run directory, if it wrote no result there.
+        `wrote_nothing`: the command stopped before writing anything there (another process was using the
+        directory, so the results in it are that process's): its copy of the config under
+        .hydra/invocations/ goes all the same.
 
         This command's copy of the config goes. In a directory it created, so do
         its log and hidden bookkeeping files (the runner's lock) and then the
@@ -145,7 +179,14 @@ class Invocation:
             return
         logs = {log for log in logs if log.parent == out}
         try:
-            if not out.is_dir() or self.holds_new_results(out, logs):
+            if not out.is_dir():
+                return
+            if self.holds_new_results(out, logs):
+                if not (wrote_nothing and subdir and subdir != HYDRA_DIR):
+                    return
+                for path in RunLayout(out).hydra_files(subdir):  # only this command's copy: the results are another's
+                    path.unlink(missing_ok=True)
+                self.remove_empty(out / subdir, stop=out / HYDRA_DIR)
                 return
             if subdir and out in (out / subdir).parents:
                 for path in RunLayout(out).hydra_files(subdir):

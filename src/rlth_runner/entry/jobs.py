@@ -53,15 +53,40 @@ def record_failure(cfg: DictConfig | None, message: str, keep: bool = False) -> 
     write_failure(run_dir, {**info, **job_info(hc)}, message)
 
 
-def report_sweep(sweep_dir: Path, since_ns: int) -> bool:
-    """Print how the sweep's jobs started at or after `since_ns` ended; whether any failed."""
-    from ..storage.scan import job_summaries
+def job_name(hc) -> str:
+    """The job's directory name in the sweep directory (a branch job's link there has it too)."""
+    return sweeps.job_dir(hc.job.num, hc.overrides.task)
 
-    tally = sweeps.tally(job_summaries(sweep_dir, since_ns=since_ns))
-    if not (tally.completed or tally.failed or tally.unfinished):
+
+def note_job(refused: str | None = None) -> None:
+    """Note in the sweep directory that this sweep started the running job (`refused`: and why it did not run it)."""
+    from ..storage.scan import note_job as write_note
+
+    hc, sweep_id = HydraConfig.get(), sweeps.sweep_id()
+    if sweep_id is not None:
+        try:
+            write_note(hc.sweep.dir, sweep_id, job_name(hc), refused)
+        except OSError:
+            pass  # the tally then falls back to the summaries' times
+
+
+def report_sweep(sweep_dir: Path, since_ns: int) -> bool:
+    """Print how this sweep's jobs ended; whether any did not complete. The jobs are those the
+    sweep's ledger names (storage/scan.py), else those whose summary.json was written at or after `since_ns`."""
+    from ..storage.scan import drop_ledger, job_summaries, ledger
+
+    sweep_id = sweeps.sweep_id()
+    started = ledger(sweep_dir, sweep_id) if sweep_id is not None else None
+    if started is None:
+        tally = sweeps.tally(job_summaries(sweep_dir, since_ns=since_ns))
+    else:
+        refused = {job: entry["refused"] for job, entry in started.items() if entry.get("refused")}
+        tally = sweeps.tally(job_summaries(sweep_dir, only=set(started) - set(refused)), refused)
+        drop_ledger(sweep_dir, sweep_id)
+    if not (tally.completed or tally.failed or tally.unfinished or tally.refused):
         return False
-    print("\n" + "\n".join(tally.lines(sweep_dir)), file=sys.stderr if tally.failed else sys.stdout)
-    return bool(tally.failed or tally.unfinished)
+    print("\n" + "\n".join(tally.lines(sweep_dir)), file=sys.stdout if tally.ok else sys.stderr)
+    return not tally.ok
 
 
 def save_settled(cfg: DictConfig) -> None:

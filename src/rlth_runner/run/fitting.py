@@ -20,7 +20,7 @@ from ..lottery import budget, growth, stopping
 from ..lottery.pruning import masks
 from ..record import RoundRecord
 from ..storage.rundir import RunDir
-from ..training import edge_popup, regularisers, tasks
+from ..training import divergence, edge_popup, regularisers, tasks
 from ..training.early_stop import EarlyStopTracker
 from ..training.round_checkpoint import RoundCheckpoint
 from ..training.spec import FitSpec
@@ -91,6 +91,7 @@ def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple |
     trainer, best = build_trainer(spec.trainer, spec.log_to, (steps.max_epochs, steps.max_steps), extra_callbacks=callbacks, resume_step=step)
     started = time.perf_counter()
     trainer.fit(module, train_loader, parts.val_loader, ckpt_path=path, weights_only=True)
+    diverged = divergence.judge(module, spec.fail_on_divergence, spec.round, agree=distributed.from_rank_zero)  # warns, or fails with stop.on_divergence
     val = {}
     if best.best is None:  # max_steps ended the round before its first validation, or no accuracy (regression)
         val = trainer.validate(module, parts.val_loader, verbose=False)[0]
@@ -114,6 +115,7 @@ def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple |
         steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
         steps_to_target=tracker.steps_to(spec.evaluation.target_error) if tracker is not None else None,
         subnetwork_density=subnetwork_density,
+        diverged=diverged,
     )
 
 

@@ -5,12 +5,14 @@ The handler only notes the signal. Training stops at the next optimizer step
 (TaskModule.training_step calls `check`), the round loop between rounds; the
 runner records `status: interrupted` with the signal's name, and `rlth-run`
 exits with 128 + the signal's number (143 for SIGTERM, 138 for SIGUSR1, 130
-for SIGINT). A second Ctrl-C stops at once. Re-running the command continues
+for SIGINT). A second Ctrl-C exits at once with one line (130, no clean-up:
+summary.json may still say `running`). Re-running the command continues
 the run from its last finished round.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -30,8 +32,9 @@ class Interrupted(Exception):
 
 def _note(signum, frame) -> None:
     global received
-    if signum == signal.SIGINT and received == signal.SIGINT:
-        raise KeyboardInterrupt  # a second Ctrl-C: stop now
+    if signum == signal.SIGINT and received == signal.SIGINT:  # a second Ctrl-C: exit now, one line, no traceback
+        print("\nrlth-run: stopped at once by a second Ctrl-C; finished rounds are saved, re-running continues", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
     if received is None:
         received = signum
         if signum == signal.SIGINT:

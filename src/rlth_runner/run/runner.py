@@ -40,6 +40,15 @@ class RunError(RuntimeError):
     """A run stopped for a reason the user can act on; the message says which."""
 
 
+class BadInput(RunError):
+    """A run that cannot start from what it was given: data that is not there, a model that
+    cannot take the data. rlth-run exits 2 for it, as for a bad value."""
+
+
+class RunDirInUse(BadInput):
+    """Another process runs in this run directory (storage/lock.py)."""
+
+
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
     records about the command (its overrides; in a sweep, the job and its swept values)."""
@@ -47,7 +56,9 @@ def run(cfg: DictConfig, job: dict | None = None) -> dict:
     try:
         with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):
             return _run(cfg, run_dir, job or {})
-    except (RunDirBusy, distributed.RankError) as err:
+    except RunDirBusy as err:
+        raise RunDirInUse(str(err)) from None
+    except distributed.RankError as err:
         raise RunError(str(err)) from None
 
 
@@ -57,7 +68,7 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
         try:
             parts = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model (SetupError), before summary.json
         except (DataError, ModelDataMismatch) as err:
-            raise RunError(str(err)) from err
+            raise BadInput(str(err)) from err
         if run_dir.load_fingerprint() is None:
             run_dir.save_fingerprint(settings, fingerprint.digest(settings))
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})

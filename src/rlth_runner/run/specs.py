@@ -36,6 +36,7 @@ def fit_spec(cfg: DictConfig, parts: RunParts, k: int, log_to: LoggerLocation) -
         checkpoint=Checkpointing(checkpoint.every_n_epochs, checkpoint.min_interval_s) if checkpoint.every_n_epochs else None,
         trainer=trainer_settings(cfg, k),
         log_to=log_to,
+        fail_on_divergence=bool(cfg.stop.get("on_divergence")),
     )
 
 

@@ -42,6 +42,8 @@ class Summary:
         best = self.completed_before
         if best is not None:
             n, n_best = len(self.rounds), len(best.get("rounds", []))
+            if n == n_best and self.info["status"] == "completed" and _same_run(self.data, best):
+                return  # a re-run that found every round done: the summary stays as written, its times included
             if not (n > n_best or (n == n_best and self.info["status"] == "completed")):
                 if self.info["status"] in ("failed", "interrupted"):
                     attempt = {k: self.info[k] for k in ("status", "signal", "error") if k in self.info}
@@ -49,6 +51,12 @@ class Summary:
                 return
             self.completed_before = None  # surpassed
         self.run_dir.write_summary(self.data)
+
+
+def _same_run(data: dict, before: dict) -> bool:
+    """Whether two summaries say the same but when (and with how many threads) they were written."""
+    drop = lambda d: {k: v for k, v in d.items() if k not in ("started_at", "finished_at", "threads")}  # noqa: E731
+    return drop(data) == drop(before)
 
 
 def _now() -> str:

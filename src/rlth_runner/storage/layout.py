@@ -28,7 +28,13 @@ only that round.
     <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
     <run>/export/round_<k>/                rlth-export's default output for round k (TicketFiles)
 
-A sweep directory holds Hydra's multirun.yaml and one run directory per job.
+A sweep directory (SweepLayout) holds one run directory per job and:
+
+    <sweep>/multirun.yaml                  Hydra's record of the sweep command (the latest one)
+    <sweep>/multirun.<time>.yaml           an earlier sweep's record that differs, kept by the next sweep
+    <sweep>/.rlth/sweeps/<id>/<job>.json   while sweep <id> runs: each job it started, and whether the
+                                           job was refused (another process held its directory)
+
 Torch-free: the report and the command line read paths before any training.
 """
 
@@ -199,6 +205,15 @@ class RunLayout:
             sub = f"{INVOCATIONS}/{stamp}_{n}"
         return sub
 
+    def newest_command(self) -> tuple[Path, Path] | None:
+        """Hydra's overrides.yaml and hydra.yaml of the newest invocation (beside `newest_config`):
+        what `rlth-run resume=<run>` runs again; None without them."""
+        config = self.newest_config()
+        if config is None:
+            return None
+        overrides, hydra = config.with_name(HYDRA_FILES[2]), config.with_name(HYDRA_FILES[1])
+        return (overrides, hydra) if overrides.is_file() else None
+
     def newest_config(self) -> Path | None:
         """The config of the newest invocation: a re-run's copy under .hydra/invocations/
         (it may change only keys that decide no result), else the first one's."""
@@ -206,6 +221,42 @@ class RunLayout:
         if copies:
             return max(copies, key=lambda p: natural_order(p.parent.name))
         return self.config_path if self.config_path.is_file() else None
+
+
+class SweepLayout:
+    """The paths of a sweep directory that are the sweep's own (each job's directory is a RunLayout)."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    @property
+    def record(self) -> Path:
+        return self.root / SWEEP_RECORD
+
+    def earlier_records(self) -> list[Path]:
+        """Earlier sweeps' records kept beside the latest one, oldest first."""
+        stem, suffix = SWEEP_RECORD.rsplit(".", 1)
+        return sorted(self.root.glob(f"{stem}.*.{suffix}"), key=lambda p: natural_order(p.name))
+
+    def earlier_record(self, stamp: str) -> Path:
+        """Where an earlier sweep's record from `stamp` is kept: the first free `multirun.<stamp>[_n].yaml`."""
+        stem, suffix = SWEEP_RECORD.rsplit(".", 1)
+        path, n = self.root / f"{stem}.{stamp}.{suffix}", 1
+        while path.exists():
+            n += 1
+            path = self.root / f"{stem}.{stamp}_{n}.{suffix}"
+        return path
+
+    @property
+    def ledgers(self) -> Path:
+        return self.root / ".rlth" / "sweeps"
+
+    def ledger(self, sweep_id: str) -> Path:
+        """The jobs sweep `sweep_id` started, one file each (storage/scan.py reads them)."""
+        return self.ledgers / sweep_id
+
+    def ledger_entry(self, sweep_id: str, job: str) -> Path:
+        return self.ledger(sweep_id) / f"{job}.json"
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,63 @@
-"""Reading a sweep directory: each job's summary.json, wherever the job ran."""
+"""Reading a sweep directory: each job's summary.json, wherever the job ran,
+and the ledger of the jobs one sweep started (layout.SweepLayout)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from .layout import RunLayout
+from .files import write_json
+from .layout import RunLayout, SweepLayout
 
 
-def job_summaries(sweep_dir: Path | str, since_ns: int = 0) -> dict[str, dict | None]:
-    """A sweep's jobs whose summary.json was written at or after `since_ns`:
-    job directory name -> its summary (None if it cannot be read)."""
+def job_summaries(sweep_dir: Path | str, since_ns: int = 0, only: set[str] | None = None) -> dict[str, dict | None]:
+    """A sweep's jobs whose summary.json was written at or after `since_ns` (or, given `only`,
+    those jobs whatever the summary's age): job directory name -> its summary (None if it cannot be read)."""
     out = {}
     for job in sorted(Path(sweep_dir).iterdir()) if Path(sweep_dir).is_dir() else ():
+        if only is not None and job.name not in only:
+            continue
         path = RunLayout(job).summary_path
         try:
-            if job.is_dir() and path.stat().st_mtime_ns >= since_ns:
+            if job.is_dir() and (only is not None or path.stat().st_mtime_ns >= since_ns):
                 out[job.name] = json.loads(path.read_text())
         except FileNotFoundError:
-            continue
+            if only is not None:
+                out[job.name] = None
         except (OSError, ValueError):
             out[job.name] = None
+    for name in (only or set()) - set(out):
+        out[name] = None  # started, but left no directory
     return out
+
+
+def note_job(sweep_dir: Path | str, sweep_id: str, job: str, refused: str | None = None) -> None:
+    """Sweep `sweep_id` started `job`; `refused`: why the job did not run (another process holds its directory)."""
+    write_json(SweepLayout(sweep_dir).ledger_entry(sweep_id, job), {"job": job, "refused": refused})
+
+
+def ledger(sweep_dir: Path | str, sweep_id: str) -> dict[str, dict] | None:
+    """The jobs sweep `sweep_id` started: name -> its entry; None when it kept no ledger."""
+    folder = SweepLayout(sweep_dir).ledger(sweep_id)
+    if not folder.is_dir():
+        return None
+    out = {}
+    for path in folder.glob("*.json"):
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        out[entry.get("job", path.stem)] = entry
+    return out
+
+
+def drop_ledger(sweep_dir: Path | str, sweep_id: str) -> None:
+    """Remove sweep `sweep_id`'s ledger once its tally is printed, and the folders above it left empty."""
+    layout = SweepLayout(sweep_dir)
+    shutil.rmtree(layout.ledger(sweep_id), ignore_errors=True)
+    for folder in (layout.ledgers, layout.ledgers.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            return

@@ -38,6 +38,7 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
         self.distance = distance  # train.distance_reg's term (regularisers.py); None: off
         self.automatic_optimization = False
         self.means = {"train": EpochMeans(), "val": EpochMeans(), "test": EpochMeans()}
+        self.first_loss = self.last_loss = None  # the first step's loss, the last epoch's mean (divergence.py)
 
     # A task subclass defines `measure(batch) -> (mean loss, {metric: per-example sum}, batch size)`.
     # Checked when the subclass is defined, so a task without one fails at import, not mid-training.
@@ -66,6 +67,8 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
             # With dataloader_iter Lightning leaves device placement to the step; a no-op when already there.
             batch = [t.to(device, non_blocking=True) for t in batch]
             loss, sums, n = self._step(batch, "train")
+            if self.first_loss is None and self.global_step == 0:
+                self.first_loss = loss.detach()  # stays on the device: divergence.py reads it after the fit
             penalty = None
             if self.distance is not None:
                 penalty = self.distance()
@@ -132,7 +135,14 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
         # (RoundCheckpoint) must find the epoch's points on disk.
         means = self.means["train"].pop()
         if means:
+            self.last_loss = means["loss"]
             self._log_step({f"train/{k}_epoch": v for k, v in means.items()})
+
+    def on_save_checkpoint(self, checkpoint):  # a fit resumed from the round's checkpoint still knows its first loss
+        checkpoint["first_loss"] = None if self.first_loss is None else float(self.first_loss)
+
+    def on_load_checkpoint(self, checkpoint):
+        self.first_loss = checkpoint.get("first_loss")
 
     def on_validation_epoch_start(self):
         self.means["val"].pop()

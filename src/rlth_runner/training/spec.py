@@ -84,3 +84,4 @@ class FitSpec:
     checkpoint: Checkpointing | None  # None: no checkpoint inside the round
     trainer: TrainerSettings
     log_to: LoggerLocation  # the fit's TensorBoard run
+    fail_on_divergence: bool = False  # stop.on_divergence: a diverged fit fails instead of warning (divergence.py)
