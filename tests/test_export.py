@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# Slow tier (real runs exported through the real script: about 25 s), so that `make test` stays under 3 minutes.
+pytestmark = pytest.mark.slow
 import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Slow tier (copies of the repository and real runs: about 30 s), so that `make test` stays under 3 minutes.
+pytestmark = pytest.mark.slow
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]

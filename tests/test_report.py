@@ -20,6 +20,9 @@ from rlth_runner.report import cli, curves, plots, tables
 from rlth_runner.report.groups import Group, group_runs
 from rlth_runner.report.runs import Run, load_runs
 
+# Slow tier (an 8-job multirun through the real CLI: about 40 s), so that `make test` stays under 3 minutes.
+pytestmark = pytest.mark.slow
+
 GRID = ["pruner.sparsity=0.2,0.5", "seed=0,1", "policy=reset,reinit", "rounds=2", "train.eval_every_n_steps=2"]
 PNG = b"\x89PNG\r\n\x1a\n"
 

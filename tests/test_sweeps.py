@@ -56,6 +56,7 @@ def test_multirun_grid_writes_one_complete_run_per_job(tmp_path):
     assert "4 jobs, 4 completed, 0 failed" in proc.stdout
 
 
+@pytest.mark.slow  # a real sweep of several jobs
 def test_a_failed_job_does_not_sink_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     proc = rlth_run("-m", *FAST, "rounds=2", "pruner.sparsity=0.2,1.5,0.5", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False)
@@ -122,6 +123,7 @@ def test_submitit_local_runs_a_real_two_job_sweep(tmp_path):
     assert "2 jobs, 2 completed, 0 failed" in proc.stdout
 
 
+@pytest.mark.slow  # a real sweep of several jobs
 def test_optuna_search_writes_its_best_parameters(tmp_path):
     sweep = tmp_path / "sweep"
     rlth_run("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=maximize", "hydra.sweeper.sampler.seed=0",
