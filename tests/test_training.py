@@ -59,3 +59,28 @@ def test_batches_are_a_seeded_permutation_per_epoch():
     assert not torch.equal(epoch0, epoch1)
     for bx, by in loader:
         assert torch.equal(bx.view(-1).long(), by), "inputs and targets stay paired"
+
+
+def test_adam_steps_in_a_fit_do_not_load_nvml(monkeypatch, tmp_path):
+    """Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes every Adam step load NVML
+    (trainer.keep_cuda_checks_cheap); a Trainer built by rlth-runner trains without that cost."""
+    import os
+
+    from rlth_runner.storage.layout import LoggerLocation
+    from rlth_runner.training.spec import TrainerSettings
+    from rlth_runner.training.trainer import build_trainer
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # as lightning_fabric leaves it
+    settings = TrainerSettings("cpu", 1, "auto", "32-true", False, 1, 10, 0, "Round 0/0")
+    build_trainer(settings, LoggerLocation(str(tmp_path), "", "r"), (1, 3))
+    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
+    loads = []
+    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", lambda: loads.append(1) or -1)
+    net = pruned_net()
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.randn(4, 1, 8, 8)).sum().backward()
+    opt.step()
+    assert loads == []
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # the control: with the variable, a step loads it
+    opt.step()
+    assert loads

@@ -10,6 +10,7 @@ DistributedDataParallel.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import pytorch_lightning as pl
@@ -37,6 +38,19 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 
 
+def keep_cuda_checks_cheap() -> None:
+    """Undo the `PYTORCH_NVML_BASED_CUDA_CHECK=1` that importing Lightning sets (lightning_fabric/__init__.py).
+
+    With it, every `torch.cuda.is_available()` loads NVML through ctypes, and Adam and
+    AdamW ask that on every step (`_accelerator_graph_capture_health_check`): about
+    0.2 ms a step on this project's 2-core CPU, a tenth of a LeNet-300-100 step
+    (docs/performance.md). The variable only guards a process that checks CUDA
+    and then forks; rlth-runner never forks after training starts (DDP ranks are new
+    processes, and sweep workers are started by exec), so it goes.
+    """
+    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+
+
 def build_trainer(settings: TrainerSettings, log_to: LoggerLocation, limits: tuple[int, int], extra_callbacks=(),
                   resume_step: int | None = None) -> tuple[pl.Trainer, BestValidation]:
     """A Trainer for one fit, logging to `log_to` (one TensorBoard run per round).
@@ -45,6 +59,7 @@ def build_trainer(settings: TrainerSettings, log_to: LoggerLocation, limits: tup
     With `resume_step` (the step of the checkpoint the fit resumes from), the
     logger purges the points an interrupted attempt wrote after that step."""
     max_epochs, max_steps = limits
+    keep_cuda_checks_cheap()
     best = BestValidation()
     callbacks = [
         *([StopAtStep(max_steps)] if max_steps >= 0 else []),  # first: the progress bar reads the limit at the start
