@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 from .. import seeds
 from ..cluster import distributed
 from ..config import ConfigError, fingerprint, run_info
-from ..config import replicas as config_replicas
 from ..data import DataError
 from ..lottery import stopping
 from ..models.build import ModelDataMismatch
@@ -54,11 +53,7 @@ class RunDirInUse(BadInput):
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
     records about the command (its overrides; in a sweep, the job and its swept values).
-    With replicas > 1, a job of several seeds (replicas.py)."""
-    if config_replicas.count(cfg) > 1:
-        from .replicas import run_job
-
-        return run_job(cfg, job or {})
+    A job of several seeds (replicas > 1) is replicas.run_job's."""
     run_dir = RunDir(cfg.paths.output_dir, writer=distributed.rank_of(cfg.hardware) == 0)  # under DDP, only rank 0 writes
     try:
         with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):

@@ -242,9 +242,10 @@ class ReplicasLayout:
     def summary_path(self) -> Path:
         return self.root / "summary.json"
 
-    @property
-    def lock_path(self) -> Path:
-        return self.root / ".lock"
+    def seed_dirs(self) -> list[str]:
+        """The names of the seed directories that hold a run (a summary.json), in seed order: none where root is a run."""
+        found = [p.name for p in self.root.glob("seed_*") if p.name.removeprefix("seed_").isdigit() and (p / "summary.json").is_file()]
+        return sorted(found, key=natural_order)
 
 
 class SweepLayout:
