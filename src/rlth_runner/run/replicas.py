@@ -48,7 +48,7 @@ def run_job(cfg: DictConfig, job: dict) -> dict:
     layout = ReplicasLayout(cfg.paths.output_dir)
     seeds = [cfg.seed + i for i in range(count(cfg))]
     cfgs = [seed_config(cfg, s, layout.seed_dir(s)) for s in seeds]
-    check_batchable(cfgs[0], layout.seed_dir(seeds[0]))
+    check_batchable(cfgs[0], layout.seed_dir(seeds[0]), len(seeds))
     job_summary = {"status": "running", "replicas": len(seeds), **run_info(cfg), **job,
                    "seeds": {str(s): {"dir": layout.seed_dir(s).name, "status": "running"} for s in seeds}}
     try:
@@ -79,14 +79,14 @@ def run_job(cfg: DictConfig, job: dict) -> dict:
     return {"objective": None if None in objectives else sum(objectives) / len(objectives), "summary": job_summary}
 
 
-def check_batchable(cfg: DictConfig, seed_dir: Path) -> None:
+def check_batchable(cfg: DictConfig, seed_dir: Path, k: int) -> None:
     """What the data and the model rule out, before any file exists (the first seed stands for all)."""
     try:
         data, net, _, _ = preflight(cfg, RunDir(seed_dir, writer=False))
     except (DataError, ModelDataMismatch) as err:
         raise BadInput(str(err)) from err
     if data.task != "classification":
-        raise SetupError(f"replicas={count(cfg)} needs classification data: dataset={cfg.dataset.name} is {data.task}; use replicas=1")
+        raise SetupError(f"replicas={k} needs classification data: dataset={cfg.dataset.name} is {data.task}; use replicas=1")
     try:
         stack([net, net], cfg.model.name)
     except NotStackable as err:
