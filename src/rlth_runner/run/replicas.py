@@ -41,6 +41,7 @@ def seed_config(cfg: DictConfig, seed: int, root: Path) -> DictConfig:
     """Seed `seed`'s config: the job's, as a single run of that seed in `root` would have it."""
     own = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     own.seed, own.replicas, own.paths.output_dir = seed, 1, str(root)
+    OmegaConf.set_struct(own, True)  # as Hydra composes it: reading a key that is not there is an error
     return own
 
 
