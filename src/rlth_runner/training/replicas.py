@@ -40,6 +40,12 @@ class StackedClassifier(TaskModule):
         correct = (logits.argmax(dim=-1) == y).view(k, -1).sum(dim=1)
         return per_replica.sum(), {"loss": per_replica * n, "acc": correct}, n
 
+    def training_step(self, dataloader_iter):
+        out = super().training_step(dataloader_iter)
+        if out:  # the progress bar shows the seeds' mean loss; it is finite only if every seed's is (FiniteLossGuard)
+            out["loss"] = out["loss"] / self.replicas
+        return out
+
     def replica_scores(self, i: int) -> dict:
         """Replica i's scores for its round record, as Classifier.scores gives a single fit's."""
         pick = lambda stage: {key: values[i] for key, values in self.results.get(stage, {}).items()}  # noqa: E731
