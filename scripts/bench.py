@@ -26,13 +26,16 @@ the first training examples, and the largest difference between the two final
 networks' weights (same init, same batches, same Adam: only float rounding
 should separate them); a mismatch makes the script exit 1. The `imp` case runs
 3 rounds of IMP end to end through `rlth_runner.run.runner.run` and prints the
-seconds per round. The last line is `ratio <median>` for the first training
+seconds per round. The `replicas` case trains k LeNet-300-100 seeds as one
+batched fit (replicas=k) and as k single fits, and prints seed-steps per second
+of each and the peak memory for each k. The last line is `ratio <median>` for the first training
 case (LeNet-300-100 by default).
 
     python scripts/bench.py                  # all cases, a few minutes on 2 CPU cores
     python scripts/bench.py --quick          # under a minute
     python scripts/bench.py --device cuda    # the same cases on a GPU
     python scripts/bench.py --cases lenet,imp --steps 500 --reps 7
+    python scripts/bench.py --cases replicas --replicas 1,2,4,8 --steps 200
 """
 
 from __future__ import annotations
@@ -346,6 +349,68 @@ def bench_imp(args, hardware: str, workdir: Path) -> None:
     print(f"  per step, fixed costs included: {1e3 * statistics.median(f / s for f, s in zip(fits, steps)):.2f} ms", flush=True)
 
 
+# --------------------------------------------------------------------------- replicas
+
+
+def run_batched(case: Case, k: int, device, cfg, workdir: Path) -> Trained:
+    """k seeds of `case` as one stacked network (replicas=k): rlth-runner's batched fit."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from rlth_runner.models.stacked import stack
+    from rlth_runner.run.specs import trainer_settings
+    from rlth_runner.storage.rundir import RunDir
+    from rlth_runner.training.replica_io import RepeatedBatches, ReplicaLoggers, StackedBatches
+    from rlth_runner.training.replicas import StackedClassifier
+    from rlth_runner.training.trainer import build_trainer
+
+    nets = []
+    for i in range(k):
+        torch.manual_seed(SEED + i)
+        net = case.make_net()
+        masks.attach(net, LAYER_TYPES)
+        prune_layerwise(net, {name: DENSITY for name in masks.masked_layers(net)})
+        nets.append(net)
+    stacked = stack(nets).to(device)
+    module = StackedClassifier(stacked, k, "adam", lr=LR, steps_per_block=cfg.train.steps_per_block)
+    out = RunDir(Path(tempfile.mkdtemp(dir=workdir)))
+    sync(device)
+    started = clock()
+    where = out.tensorboard_location(0)
+    loggers = ReplicaLoggers([TensorBoardLogger(save_dir=where.save_dir, name=where.name, version=f"seed_{i}", default_hp_metric=False)
+                              for i in range(k)])
+    trainer, _ = build_trainer(trainer_settings(cfg, 0), where, (cfg.train.epochs, cfg.train.max_steps or -1), logger=loggers)
+    train = StackedBatches([TensorBatches(*case.train, BATCH, shuffle=True, seed=SEED + i) for i in range(k)])
+    trainer.fit(module, train, RepeatedBatches(TensorBatches(*case.val, EVAL_BATCH), k))
+    sync(device)
+    return Trained(*since(started), trainer.global_step, stacked)
+
+
+def bench_replicas(case: Case, ks: list[int], device, hardware: str, workdir: Path) -> None:
+    """Seed-steps per second: k seeds batched in one fit against k single fits one after another
+    (each as the runner trains a round), and peak memory against k."""
+    cfg = compose_cfg([f"hardware={hardware}", "rounds=1", f"train.batch_size={BATCH}", "train.epochs=1000",
+                       f"train.max_steps={case.steps}", f"paths.output_dir={workdir}"])
+    print(f"\n== replicas: {case.label}; {case.steps} steps per seed, batch {BATCH} per seed, Adam, 80% sparsity, {device.type}"
+          + (f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""), flush=True)
+    warm = Case(case.name, case.label, case.make_net, case.train, case.val, 10)
+    warm_cfg = compose_cfg([f"hardware={hardware}", "rounds=1", f"train.batch_size={BATCH}", "train.epochs=1000", "train.max_steps=10",
+                            f"paths.output_dir={workdir}"])
+    run_rlth(warm, True, device, warm_cfg, workdir)
+    run_batched(warm, 2, device, warm_cfg, workdir)
+    for k in ks:  # ascending: the process's peak RSS then belongs to the largest k so far
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        batched = run_batched(case, k, device, cfg, workdir)
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
+        singles = [run_rlth(case, True, device, cfg, workdir) for _ in range(k)]
+        single_wall = sum(t.wall for t in singles)
+        assert batched.steps == case.steps and all(t.steps == case.steps for t in singles)
+        rate_b, rate_s = k * case.steps / batched.wall, k * case.steps / single_wall
+        print(f"  k={k}: batched {rate_b:,.0f} seed-steps/s ({batched.wall:.2f} s) | {k} single fits {rate_s:,.0f} seed-steps/s "
+              f"({single_wall:.2f} s) | ratio {rate_b / rate_s:.2f}x | peak {'GPU memory' if device.type == 'cuda' else 'RSS'} "
+              f"{peak:.0f} MiB", flush=True)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -358,12 +423,13 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=None, help="repetitions of each way of training (default 5, quick 3)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU (default: torch's choice)")
     p.add_argument("--imp-overrides", nargs="*", default=[], help="extra Hydra overrides for the imp case")
+    p.add_argument("--replicas", default="1,2,4,8", help="the replicas case's seed counts k, comma-separated (ascending)")
     args = p.parse_args(argv)
     args.reps = args.reps or (3 if args.quick else 5)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = set(cases) - {"lenet", "mlp", "resnet", "imp"}
+    unknown = set(cases) - {"lenet", "mlp", "resnet", "imp", "replicas"}
     if unknown:
-        p.error(f"unknown case(s) {sorted(unknown)}; choose from lenet, mlp, resnet, imp")
+        p.error(f"unknown case(s) {sorted(unknown)}; choose from lenet, mlp, resnet, imp, replicas")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
     if args.threads:
@@ -383,7 +449,7 @@ def main(argv=None) -> int:
         workdir = Path(tmp)
         fashion = None
         for name in cases:
-            if name in ("lenet", "mlp") and fashion is None:
+            if name in ("lenet", "mlp", "replicas") and fashion is None:
                 train, val, source = fashion_mnist()
                 fashion = (train[0].to(device), train[1].to(device)), (val[0].to(device), val[1].to(device)), source
             if name == "lenet":
@@ -395,6 +461,10 @@ def main(argv=None) -> int:
                 train, val = random_data((3, 32, 32), 10_000, 2_000)
                 train, val = tuple(t.to(device) for t in train), tuple(t.to(device) for t in val)
                 case = Case("small_resnet", "RLTH small ResNet (3->8 7x7 stem, 7 basic blocks 8->8) on random CIFAR-shaped data", rlth_resnet, train, val, steps(name))
+            elif name == "replicas":
+                case = Case("lenet_300_100", f"LeNet-300-100 on {fashion[2]}", lenet_300_100, fashion[0], fashion[1], steps("lenet"))
+                bench_replicas(case, [int(k) for k in args.replicas.split(",")], device, hardware, workdir)
+                continue
             else:
                 bench_imp(args, hardware, workdir)
                 continue
@@ -403,7 +473,7 @@ def main(argv=None) -> int:
             same &= ok
     if not ratios:
         return 0
-    first = next(c for c in cases if c != "imp")
+    first = next(c for c in cases if c not in ("imp", "replicas"))
     if not same:
         print("\nerror: rlth and the reference did not do the same work (see the `same work` lines); the ratios compare unlike runs",
               file=sys.stderr)

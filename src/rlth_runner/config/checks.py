@@ -19,7 +19,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, ListConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import choices, model_dims
+from . import choices, model_dims, replicas
 from .unresolved import omegaconf_line
 from .values import ConfigError, at_least, choice, flag, integer, is_finite, is_int, number, patterns
 
@@ -46,6 +46,7 @@ def validate(cfg: DictConfig) -> None:
         at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
         _dataset(cfg)
         _hardware(cfg)
+        replicas.check(cfg)  # after the groups: its refusals read them
         if cfg.get("optimized_metric") not in (None, *choices.OPTIMIZED_METRIC_ALIASES):
             choice(cfg, "optimized_metric", choices.OPTIMIZED_METRICS)
     except OmegaConfBaseException as err:  # e.g. key=${nowhere}: an interpolation that does not resolve

@@ -21,7 +21,8 @@ from omegaconf import OmegaConf
 # The validation grid and the analyses measure the training without changing it (no weight, no random stream).
 SAFE = ("rounds", "optimized_metric", "stop.", "verify.", "paths.", "checkpoint.", "hardware.num_threads", "train.log_every_n_steps",
         "train.steps_per_block", "dataset.download", "train.eval_every_n_steps", "train.target_error", "analysis.",
-        "branch.from", "branch.rounds")  # a branch lives inside its parent; its rounds are independent of each other
+        "branch.from", "branch.rounds",  # a branch lives inside its parent; its rounds are independent of each other
+        "replicas")  # how many seeds a job batches: each seed's own directory records replicas=1
 
 
 # Keys added after runs were made, with the value that older versions behaved

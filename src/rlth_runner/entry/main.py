@@ -115,11 +115,13 @@ def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> 
     except ConfigError as err:
         _fail(invocation, err, 2, sweep_job=sweep_job)
 
+    from ..config.replicas import count
     from ..run import interrupts
+    from ..run.replicas import run_job
     from ..run.runner import BadInput, RunDirInUse, RunError, run
 
     try:
-        return run(cfg, job)["objective"]
+        return (run_job if count(cfg) > 1 else run)(cfg, job)["objective"]  # replicas > 1: several seeds in one job
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {_interrupted(err, invocation, in_sweep)}", file=sys.stderr)
         sys.exit(err.exit_code)

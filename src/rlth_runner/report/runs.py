@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..record import RoundRecord
-from ..storage.layout import RunLayout, TicketFiles, natural_order
+from ..storage.layout import ReplicasLayout, RunLayout, TicketFiles, natural_order
 from ..storage.rundir import RunDir
 from .configs import read_config
 
@@ -70,7 +70,10 @@ def find_run_dirs(path: Path) -> list[Path]:
     layout = RunLayout(path)
     found, seen, summary, branches = [], set(), layout.summary_path.name, layout.branches.name
     for root, dirs, files in os.walk(path, followlinks=True):
-        if summary in files:
+        seed_dirs = ReplicasLayout(root).seed_dirs() if summary in files else []
+        if seed_dirs:  # a job of several seeds (replicas): its summary lists them, each a run directory
+            dirs[:] = seed_dirs
+        elif summary in files:
             if Path(root).resolve() not in seen:
                 seen.add(Path(root).resolve())
                 found.append(Path(root))

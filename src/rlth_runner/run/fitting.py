@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
@@ -33,28 +33,48 @@ from .summary import Summary
 log = logging.getLogger("rlth_runner")
 
 
+@dataclass
+class RoundStart:
+    """What a round's measures compare the trained network with, taken before its fit."""
+
+    spec: FitSpec
+    kept: dict  # the kept weights the round started from (dist_from_start)
+    state: dict | None  # the whole state, when the instability analysis trains a second copy from it
+    supermask_acc: float | None
+
+
 def train_round(cfg: DictConfig, run_dir: RunDir, parts: RunParts, k: int, batch_seed: int, callbacks, resume,
                 dense: RoundRecord | None) -> tuple[RoundRecord, dict | None]:
     """Train round k from the masks and weights `parts.net` holds now: its record with
     the measures, and the instability path when the round is analysed (instability.json).
     `resume`: the checkpoint an interrupted attempt left; `dense`: round 0's record (None: this is round 0)."""
+    start = begin_round(cfg, run_dir, parts, k, resume)
+    save = (lambda write: run_dir.save_checkpoint(k, write)) if start.spec.checkpoint else None
+    record = fit(start.spec, parts, batch_seed, callbacks, resume, save)
+    return end_round(cfg, run_dir, parts, start, record, dense)
+
+
+def begin_round(cfg: DictConfig, run_dir: RunDir, parts: RunParts, k: int, resume) -> RoundStart:
+    """Before round k's fit: its spec and what its measures need of the starting network."""
     net = parts.net
     distributed.check_agreement(k, net)  # under DDP: every rank holds the same masks and architecture
     if resume is None:
         run_dir.clear_partial(k)
     if cfg.verify.enabled:
         run_dir.save_start(k, net.state_dict())
-    spec = fit_spec(cfg, parts, k, run_dir.tensorboard_location(k))
-    save = (lambda write: run_dir.save_checkpoint(k, write)) if spec.checkpoint else None
-    start = measures.kept_weights(net)
-    analyse = analysed(cfg, k)
-    start_state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analyse else None
+    state = {key: value.detach().clone() for key, value in net.state_dict().items()} if analysed(cfg, k) else None
     supermask_acc = measures.untrained_accuracy(net, parts.test_loader) if parts.data.task == "classification" else None
-    record = fit(spec, parts, batch_seed, callbacks, resume, save)
-    record.supermask_acc = supermask_acc
-    record.dist_from_start = measures.relative_distance(net, start)
+    return RoundStart(fit_spec(cfg, parts, k, run_dir.tensorboard_location(k)), measures.kept_weights(net), state, supermask_acc)
+
+
+def end_round(cfg: DictConfig, run_dir: RunDir, parts: RunParts, start: RoundStart, record: RoundRecord,
+              dense: RoundRecord | None) -> tuple[RoundRecord, dict | None]:
+    """After round k's fit: the measures against its start, and the instability analysis if asked."""
+    net = parts.net
+    record.supermask_acc = start.supermask_acc
+    record.dist_from_start = measures.relative_distance(net, start.kept)
     record.dist_from_init = measures.relative_distance(net, parts.init_weights)
-    path = analyse_instability(cfg, run_dir, parts, spec, start_state) if analyse else None
+    path = analyse_instability(cfg, run_dir, parts, start.spec, start.state) if start.state is not None else None
     record.instability_barrier = path["barrier"] if path else None
     record.compression = stopping.compression(dense or record, record)
     return record, path
@@ -97,7 +117,16 @@ def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple |
         val = trainer.validate(module, parts.val_loader, verbose=False)[0]
     test = trainer.test(module, parts.test_loader, verbose=False)[0]
     subnetwork_density = search.fold() if search is not None else None  # the round's result: the subnetwork's weights
-    seen = budget.examples_seen(trainer.global_step, len(train_loader), len(parts.data.train[0]), steps.batch_size)
+    scores = module.scores(best.best, val, test)
+    return round_record(spec, net, trainer, parts, len(train_loader), scores, best.curve, tracker, started,
+                        subnetwork_density=subnetwork_density, diverged=diverged)
+
+
+def round_record(spec: FitSpec, net, trainer, parts: RunParts, batches: int, scores: dict, curve, tracker, started: float,
+                 **extra) -> RoundRecord:
+    """The record of a fit that has trained `net` (batched.py's fits too: `net` is then one seed's)."""
+    steps = spec.steps
+    seen = budget.examples_seen(trainer.global_step, batches, len(parts.data.train[0]), steps.batch_size)
     return RoundRecord(
         round=spec.round,
         density=masks.density(net),
@@ -106,16 +135,15 @@ def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple |
         params_nonzero=sum(int(p.count_nonzero()) for p in net.parameters()),
         hidden_layers=growth.depth(net),
         macs=spec.macs,
-        **module.scores(best.best, val, test),
+        **scores,
         train_steps=trainer.global_step,
         train_macs=budget.train_macs(spec.macs, seen),
         epochs=trainer.current_epoch,
         seconds=round(time.perf_counter() - started, 3),
         **(tracker.best if tracker is not None and tracker.best is not None else {}),
-        steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else best.curve),
+        steps_to_99=measures.steps_to_fraction(tracker.curve if tracker is not None else curve),
         steps_to_target=tracker.steps_to(spec.evaluation.target_error) if tracker is not None else None,
-        subnetwork_density=subnetwork_density,
-        diverged=diverged,
+        **extra,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from omegaconf import DictConfig
 from torch import nn
@@ -56,39 +57,79 @@ class RoundSource(ABC):
         return None
 
 
+@dataclass
+class Lane:
+    """One run the loop trains: its source of rounds, directory, summary and network. A job of
+    several seeds (`replicas`, replicas.py) has a lane per seed; a single run has one."""
+
+    cfg: DictConfig
+    source: RoundSource
+    run_dir: RunDir
+    summary: Summary
+    parts: RunParts
+    objective: float | None = None
+    ended: tuple[str, str] | None = None  # (stopped_by, reason) once the lane's rounds are over
+    last_done: int | None = None  # the last round found done since a round last trained
+
+
 def run_rounds(cfg: DictConfig, source: RoundSource, run_dir: RunDir, summary: Summary, parts: RunParts) -> tuple[float | None, str, str]:
     """Train the source's rounds; the objective (cfg.optimized_metric of the last round) and how the rounds ended."""
-    writer = run_dir.summary_writer()
-    objective, last_done = None, None
-    for k in source.indices:
-        interrupts.check(f" before round {k}")
-        done, resume = find_round(run_dir, k)
-        if done:
-            record, last_done = run_dir.load_record(k), k
-            summary.add_round(record)
-            log.info("Round %d already done, skipping (%s)", k, run_dir.round_dir(k))
-        else:
-            if last_done is not None:
-                source.continue_from(parts.net, last_done)
-                last_done = None
-            pruned = source.start(parts.net, k)
-            record, path = train_round(cfg, run_dir, parts, k, source.batch_seed(k), source.callbacks(k), resume, source.dense(summary, k))
-            record.pruned = pruned
-            finish_round(cfg, run_dir, parts, record, path, summary)
-        log_round(writer, record)
-        objective = record.objective(cfg.get("optimized_metric"))
+    lane = Lane(cfg, source, run_dir, summary, parts)
+    run_lanes([lane], train_each)
+    return lane.objective, *lane.ended
 
-        verdict = distributed.from_rank_zero(source.stop(summary, record))  # every rank stops together
-        if verdict is not None:
-            stopped_by, reason = verdict
-            log.info("Stopping %s", reason)
+
+def train_each(k: int, started: list[tuple[Lane, tuple | None]]) -> list[tuple[RoundRecord, dict | None]]:
+    """Round k of each lane, one fit each (the batched job's counterpart is batched.train_together)."""
+    return [train_round(lane.cfg, lane.run_dir, lane.parts, k, lane.source.batch_seed(k), lane.source.callbacks(k), resume,
+                        lane.source.dense(lane.summary, k)) for lane, resume in started]
+
+
+def run_lanes(lanes: list[Lane], train) -> None:
+    """Train the lanes' rounds in step: round k of every lane still going, then round k + 1. `train(k,
+    [(lane, resume), ...])` fits round k of the lanes that have not done it, as set up by their sources.
+    Every lane's source has the same rounds; a lane whose source says stop trains no further round."""
+    writers = {id(lane): lane.run_dir.summary_writer() for lane in lanes}
+    for k in lanes[0].source.indices:
+        going = [lane for lane in lanes if lane.ended is None]
+        if not going:
             break
-    else:
-        stopped_by, reason = source.ran_out
-    # The printed table, as text in the summary run (a code block keeps its columns).
-    writer.add_text("rounds/table", "```\n" + format_table(summary.rounds) + "\n```", summary.rounds[-1].round)
-    writer.close()
-    return objective, stopped_by, reason
+        interrupts.check(f" before round {k}")
+        records, started = {}, []
+        for lane in going:
+            done, resume = find_round(lane.run_dir, k)
+            if done:
+                record, lane.last_done = lane.run_dir.load_record(k), k
+                lane.summary.add_round(record)
+                records[id(lane)] = record
+                log.info("Round %d already done, skipping (%s)", k, lane.run_dir.round_dir(k))
+            else:
+                if lane.last_done is not None:
+                    lane.source.continue_from(lane.parts.net, lane.last_done)
+                    lane.last_done = None
+                started.append((lane, resume, lane.source.start(lane.parts.net, k)))
+        trained = train(k, [(lane, resume) for lane, resume, _ in started]) if started else []
+        for (lane, _, pruned), (record, path) in zip(started, trained):
+            record.pruned = pruned
+            finish_round(lane.cfg, lane.run_dir, lane.parts, record, path, lane.summary)
+            records[id(lane)] = record
+        for lane in going:
+            end_round(lane, records[id(lane)], writers[id(lane)])
+    for lane in lanes:
+        lane.ended = lane.ended or lane.source.ran_out
+        writer = writers[id(lane)]
+        # The printed table, as text in the summary run (a code block keeps its columns).
+        writer.add_text("rounds/table", "```\n" + format_table(lane.summary.rounds) + "\n```", lane.summary.rounds[-1].round)
+        writer.close()
+
+
+def end_round(lane: Lane, record: RoundRecord, writer) -> None:
+    log_round(writer, record)
+    lane.objective = record.objective(lane.cfg.get("optimized_metric"))
+    verdict = distributed.from_rank_zero(lane.source.stop(lane.summary, record))  # every rank stops together
+    if verdict is not None:
+        log.info("Stopping %s", verdict[1])
+        lane.ended = verdict
 
 
 def find_round(run_dir: RunDir, k: int) -> tuple[bool, tuple | None]:

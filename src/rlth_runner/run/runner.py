@@ -12,6 +12,7 @@ by re-running its command in the same directory.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import torch
 from omegaconf import DictConfig
@@ -51,7 +52,8 @@ class RunDirInUse(BadInput):
 
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
-    records about the command (its overrides; in a sweep, the job and its swept values)."""
+    records about the command (its overrides; in a sweep, the job and its swept values).
+    A job of several seeds (replicas > 1) is replicas.run_job's."""
     run_dir = RunDir(cfg.paths.output_dir, writer=distributed.rank_of(cfg.hardware) == 0)  # under DDP, only rank 0 writes
     try:
         with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):
@@ -72,26 +74,12 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
         if run_dir.load_fingerprint() is None:
             run_dir.save_fingerprint(settings, fingerprint.digest(settings))
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
-    try:
+    with recorded([summary]):
         interrupts.check(" before round 0")
         objective, stopped_by, reason = run_rounds(cfg, sources.for_run(cfg, run_dir, parts), run_dir, summary, parts)
         summary.info.update(stopped_by=stopped_by, stop_reason=reason)
         if cfg.verify.enabled:
             summary.info["verification"] = verify(cfg, run_dir, parts, summary.rounds)
-    except NonFiniteLossError as err:
-        summary.finish("failed", error=str(err))
-        raise RunError(str(err)) from err
-    except BaseException as err:
-        # Lightning turns a SIGTERM during validation into its own exception: the noted signal decides.
-        if interrupts.received is not None:
-            stop = err if isinstance(err, interrupts.Interrupted) else interrupts.Interrupted(interrupts.received)
-            summary.finish("interrupted", signal=stop.name, error=str(stop))
-            raise stop from None
-        cause = distributed.explain(err)  # a collective broken by another rank's failure: that rank's error
-        summary.finish("failed", error=f"{type(cause).__name__}: {cause}")
-        if cause is not err:
-            raise cause from err
-        raise
     summary.finish("completed")
     if run_dir.writer:
         hparams.write(run_dir.hparams_tensorboard, cfg, job.get("job", {}).get("swept", {}), summary.rounds[-1])
@@ -101,6 +89,30 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
         print(format_verification(summary.info["verification"]))
     print(f"\nRun directory: {run_dir.root}\nCurves: tensorboard --logdir {run_dir.tensorboard}")
     return {"objective": objective, "summary": summary.data}
+
+
+@contextmanager
+def recorded(summaries: list[Summary]):
+    """Record in every summary.json how the rounds inside ended, if not by finishing: failed or interrupted."""
+    try:
+        yield
+    except NonFiniteLossError as err:
+        for summary in summaries:
+            summary.finish("failed", error=str(err))
+        raise RunError(str(err)) from err
+    except BaseException as err:
+        # Lightning turns a SIGTERM during validation into its own exception: the noted signal decides.
+        if interrupts.received is not None:
+            stop = err if isinstance(err, interrupts.Interrupted) else interrupts.Interrupted(interrupts.received)
+            for summary in summaries:
+                summary.finish("interrupted", signal=stop.name, error=str(stop))
+            raise stop from None
+        cause = distributed.explain(err)  # a collective broken by another rank's failure: that rank's error
+        for summary in summaries:
+            summary.finish("failed", error=f"{type(cause).__name__}: {cause}")
+        if cause is not err:
+            raise cause from err
+        raise
 
 
 def check_settings(cfg: DictConfig, run_dir: RunDir) -> dict:

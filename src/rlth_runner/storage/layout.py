@@ -28,6 +28,11 @@ only that round.
     <run>/damaged/                         artifacts found damaged on resume, moved aside, never deleted
     <run>/export/round_<k>/                rlth-export's default output for round k (TicketFiles)
 
+A job of several seeds (`replicas=K`, ReplicasLayout) holds one run directory per seed and:
+
+    <job>/seed_<s>/                        seed s's run directory, exactly as a single run of seed s
+    <job>/summary.json                     the seeds, their directories and statuses, the job's status
+
 A sweep directory (SweepLayout) holds one run directory per job and:
 
     <sweep>/multirun.yaml                  Hydra's record of the sweep command (the latest one)
@@ -221,6 +226,26 @@ class RunLayout:
         if copies:
             return max(copies, key=lambda p: natural_order(p.parent.name))
         return self.config_path if self.config_path.is_file() else None
+
+
+class ReplicasLayout:
+    """The paths of a job that trains several seeds as one batched model (run/replicas.py)."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def seed_dir(self, seed: int) -> Path:
+        # No `=` in the name: Hydra's override grammar could not take it back in `branch.from=`.
+        return self.root / f"seed_{seed}"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    def seed_dirs(self) -> list[str]:
+        """The names of the seed directories that hold a run (a summary.json), in seed order: none where root is a run."""
+        found = [p.name for p in self.root.glob("seed_*") if p.name.removeprefix("seed_").isdigit() and (p / "summary.json").is_file()]
+        return sorted(found, key=natural_order)
 
 
 class SweepLayout:

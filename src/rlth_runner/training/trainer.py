@@ -52,7 +52,7 @@ def keep_cuda_checks_cheap() -> None:
 
 
 def build_trainer(settings: TrainerSettings, log_to: LoggerLocation, limits: tuple[int, int], extra_callbacks=(),
-                  resume_step: int | None = None) -> tuple[pl.Trainer, BestValidation]:
+                  resume_step: int | None = None, logger=None) -> tuple[pl.Trainer, BestValidation]:
     """A Trainer for one fit, logging to `log_to` (one TensorBoard run per round).
 
     `limits`: (max_epochs, max_steps) of this fit (budget.trainer_limits; max_steps -1: none).
@@ -70,7 +70,8 @@ def build_trainer(settings: TrainerSettings, log_to: LoggerLocation, limits: tup
         *extra_callbacks,
     ]
     purge = {} if resume_step is None else {"purge_step": resume_step + 1}
-    logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False, **purge)
+    if logger is None:  # a batched fit (run/batched.py) brings its own, one TensorBoard run per seed
+        logger = TensorBoardLogger(save_dir=log_to.save_dir, name=log_to.name, version=log_to.version, default_hp_metric=False, **purge)
     ranks = distributed.plugins()  # under DDP: the cluster environment naming the ranks
     trainer = pl.Trainer(
         accelerator=settings.accelerator,
