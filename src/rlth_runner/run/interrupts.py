@@ -1,13 +1,14 @@
-"""Stopping cleanly on a signal: SIGTERM and SIGUSR1 (what SLURM sends before
-a kill or a requeue) and SIGINT (Ctrl-C).
+"""Stopping cleanly on a signal: SIGTERM, SIGUSR1 and SIGUSR2 (what SLURM
+sends before a kill or a requeue) and SIGINT (Ctrl-C).
 
-The handler only notes the signal. Training stops at the next optimizer step
-(TaskModule.training_step calls `check`), the round loop between rounds; the
-runner records `status: interrupted` with the signal's name, and `rlth-run`
+The handler only notes the signal. Training ends its chunk of steps at the
+next optimizer step, where the round's checkpoint is written
+(training/round_checkpoint.py) and the fit stops; the round loop stops
+between rounds. The runner records `status: interrupted` with the signal's name, and `rlth-run`
 exits with 128 + the signal's number (143 for SIGTERM, 138 for SIGUSR1, 130
 for SIGINT). A second Ctrl-C exits at once with one line (130, no clean-up:
 summary.json may still say `running`). Re-running the command continues
-the run from its last finished round.
+the run from that checkpoint, at the step the signal stopped it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
 received: int | None = None  # the first signal noted, read on every optimizer step
 
