@@ -68,10 +68,11 @@ def count_drawn_batches(dataloader_iter, drawn: int) -> None:
     Resuming inside an epoch, Lightning sets its fetcher's count to the loop
     iterations done before the checkpoint (`batch_progress.current.ready`),
     which are batches only when each iteration draws one; here an iteration
-    is a chunk of steps (step_chunks.py). The fetcher ends the epoch when its
-    count reaches the loader's length, so without this the resumed epoch's
-    end is never announced: the last `next()` raises StopIteration inside
-    the step, and the chunk's loss and callbacks are lost.
+    is a chunk of steps (step_chunks.py). The fetcher announces the epoch's
+    last batch when its count reaches the loader's length, so without this
+    the resumed epoch's last chunk is not seen as its last batch (a step
+    checkpoint would be taken there, before the epoch's end has run), and an
+    empty loop iteration follows it.
     """
     dataloader_iter.data_fetcher.fetched = drawn
 
