@@ -47,6 +47,16 @@ def check(where: str = "") -> None:
         raise Interrupted(received, where)
 
 
+def listen() -> None:
+    """Note SIGNALS from now on (a sweep's job in a worker process, before its run begins): a
+    signal that comes before the run then stops it before round 0, rather than ending the worker."""
+    global received
+    if threading.current_thread() is threading.main_thread():
+        received = None
+        for s in SIGNALS:
+            signal.signal(s, _note)
+
+
 @contextmanager
 def noted():
     """Note SIGNALS while the block runs (from the main thread only; elsewhere a no-op)."""
@@ -54,7 +64,8 @@ def noted():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = None
+    if signal.getsignal(signal.SIGTERM) is not _note:  # else listened for since the job began: keep what came
+        received = None
     previous = {s: signal.signal(s, _note) for s in SIGNALS}
     try:
         yield
