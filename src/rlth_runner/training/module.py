@@ -105,8 +105,9 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
         # After every callback, the checkpoint included: stop at the step the signal
         # ended the chunk at. At an epoch's last batch the epoch's end runs first
         # (RoundCheckpoint saves and stops there), and a fit at its last step ends anyway.
+        # Under DDP the ranks agree on a signal first (RoundCheckpoint): one rank stopping alone would hang the others.
         trainer = self.trainer
-        if interrupts.received is not None and not trainer.is_last_batch and self.global_step != trainer.max_steps:
+        if interrupts.received is not None and trainer.world_size == 1 and not trainer.is_last_batch and self.global_step != trainer.max_steps:
             interrupts.check(f" at step {self.global_step}")
 
     def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
