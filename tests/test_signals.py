@@ -111,3 +111,25 @@ def test_a_signal_inside_an_epoch_saves_that_step_and_the_printed_command_contin
         b = torch.load(uninterrupted / "rounds" / f"round_{k}" / "weights.pt", weights_only=True)
         assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in b)
     assert all_scalars(out) == all_scalars(uninterrupted), "no duplicated or missing TensorBoard point"
+
+
+def test_a_stopped_run_hands_its_signal_on_to_the_handler_it_found(monkeypatch):
+    # submitit's USR2 handler requeues a SLURM job: it must still run, after the run has stopped and saved.
+    from rlth_runner.run import interrupts
+
+    monkeypatch.setattr(interrupts, "_outer", {})
+    calls = []
+    previous = {s: signal.signal(s, lambda signum, frame: calls.append(signum)) for s in (signal.SIGUSR2, signal.SIGINT)}
+    try:
+        for signum in (signal.SIGUSR2, signal.SIGINT):
+            with interrupts.noted():
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)
+                assert interrupts.received == signum and calls == [signal.SIGUSR2] * (signum == signal.SIGINT)
+        assert calls == [signal.SIGUSR2]  # once the block ended; Ctrl-C is not handed on
+        with interrupts.noted():
+            pass
+        assert calls == [signal.SIGUSR2]  # no signal, nothing handed on
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
 received: int | None = None  # the first signal noted, read on every optimizer step
+_outer: dict = {}  # the handlers found before rlth-run's, which a stopped run hands its signal on to
 
 
 class Interrupted(Exception):
@@ -54,7 +55,9 @@ def listen() -> None:
     if threading.current_thread() is threading.main_thread():
         received = None
         for s in SIGNALS:
-            signal.signal(s, _note)
+            previous = signal.signal(s, _note)
+            if previous is not _note:
+                _outer[s] = previous
 
 
 @contextmanager
@@ -67,9 +70,20 @@ def noted():
     if signal.getsignal(signal.SIGTERM) is not _note:  # else listened for since the job began: keep what came
         received = None
     previous = {s: signal.signal(s, _note) for s in SIGNALS}
+    _outer.update({s: h for s, h in previous.items() if h is not _note})
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        received = None
+        stopped_by, received = received, None
+        hand_on(stopped_by)
+
+
+def hand_on(signum: int | None) -> None:
+    """Once the run has stopped and saved, pass its signal to the handler that was there before
+    rlth-run's, if that is a Python function: submitit's USR2 handler requeues the job (SLURM
+    preemption or time limit), which then continues from the checkpoint. Ctrl-C is not handed on."""
+    handler = _outer.get(signum)
+    if signum is not None and signum != signal.SIGINT and callable(handler) and handler is not _note:
+        handler(signum, None)
