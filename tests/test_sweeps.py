@@ -159,6 +159,13 @@ def test_the_tally_counts_failures_and_unfinished_jobs():
     assert lines[1:] == ["  failed: 2_b: bad value", "  failed: 4_d: NaN"]
 
 
+def test_the_tally_lists_interrupted_jobs_and_jobs_not_started():
+    tally = sweeps.tally({"0_a": {"status": "interrupted", "signal": "SIGTERM"}, "1_b": {"status": "completed"}, "3_d": None},
+                         not_started={"3_d", "2_c"})
+    assert tally.interrupted == ["0_a"] and tally.completed == ["1_b"] and tally.not_started == ["2_c", "3_d"] and not tally.ok
+    assert tally.lines("S") == ["Sweep S: 4 jobs, 1 completed, 0 failed, 1 interrupted (0_a), 2 not started (2_c, 3_d)"]
+
+
 def test_the_slurm_launcher_asks_for_one_task_per_device_and_requeues(tmp_path, monkeypatch):
     """The sbatch script submitit would submit for `hydra/launcher=slurm`, built from
     our config the way the Hydra plugin builds it (no SLURM here: a stand-in `srun`)."""
