@@ -38,11 +38,11 @@ from omegaconf import DictConfig
 from ..cluster import sweep_stop, sweeps
 from ..config import ConfigError, validate
 from ..lottery import branches
+from ..storage.scan import stopped
 from .command import continue_command, expand_resume
 from .conf import CONFIG_DIR, register_resolvers
 from .errors import bad_input, exit_with, hydra_line
 from .invocation import Invocation
-from ..storage.scan import stopped
 from .jobs import JobFailed, job_info, job_name, link_branch_job, note_job, record_failure, report_sweep, save_settled
 
 DEBUG_ENV = "RLTH_DEBUG"  # =1: the traceback before the one-line error
