@@ -338,6 +338,29 @@ def test_augmented_batches_are_reproducible_per_epoch():
     assert not all(torch.equal(a, b) for a, b in zip(first, (bx for bx, _ in loader)))
 
 
+def test_a_pass_restored_from_its_state_draws_the_batches_the_interrupted_one_had_left():
+    x, y = torch.randn(23, 3, 8, 8), torch.arange(23)
+    whole = TensorBatches(x, y, 5, shuffle=True, seed=1, augment=crop_flip)
+    whole.sampler.set_epoch(2)
+    expected = [(bx.clone(), by.clone()) for bx, by in whole]
+    first = TensorBatches(x, y, 5, shuffle=True, seed=1, augment=crop_flip)
+    first.sampler.set_epoch(2)
+    drawn = iter(first)
+    head = [next(drawn) for _ in range(2)]
+    state = first.state_dict()
+    assert state["epoch"] == 2 and state["position"] == 2 and "generator" in state
+
+    resumed = TensorBatches(x, y, 5, shuffle=True, seed=1, augment=crop_flip)
+    resumed.load_state_dict(state)
+    assert resumed.start == resumed.position == 2  # what the module tells Lightning's fetcher
+    tail = list(resumed)
+    assert resumed.start == 0 and resumed.position == len(resumed) == 5
+    got = head + tail
+    assert len(got) == len(expected) and all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(got, expected))
+    assert resumed.state_dict() == {"epoch": 2, "position": 0}  # a finished pass resumes at the next epoch's start
+    assert [len(by) for _, by in resumed] == [5, 5, 5, 5, 3]  # and the next pass is whole
+
+
 # ---- config ----
 
 def test_dataset_defaults_and_value_checks(make_cfg):

@@ -122,3 +122,63 @@ def test_lightnings_private_names_appear_in_lightning_internals_only():
     offenders = [f"{path.relative_to(package)}:{number}" for path in package.rglob("*.py") if path.name != "lightning_internals.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if private.search(line)]
     assert offenders == []
+
+
+class Stopped(Exception):
+    pass
+
+
+class TwoBatchChunks(pl.LightningModule):
+    """Draws two batches per training_step, as TaskModule draws a chunk; `align` tells the fetcher on resume."""
+
+    def __init__(self, align: bool, stop_after: int | None = None):
+        super().__init__()
+        self.net, self.automatic_optimization = nn.Linear(2, 1), False
+        self.align, self.stop_after, self.last_batch_seen, self.drawn = align, stop_after, [], []
+
+    def training_step(self, dataloader_iter):
+        loader = self.trainer.train_dataloader
+        if self.align and loader.start:
+            internals.count_drawn_batches(dataloader_iter, loader.start)
+        for _ in range(2):
+            if dataloader_iter.done:
+                break
+            (x, y), _, _ = next(dataloader_iter)
+            self.drawn.append(x)
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            F.mse_loss(self.net(x), y).backward()
+            optimizer.step()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.last_batch_seen.append(self.trainer.is_last_batch)
+        if self.stop_after is not None and len(self.drawn) == self.stop_after:
+            self.trainer.save_checkpoint(self.path)
+            raise Stopped
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_count_drawn_batches_lets_a_fit_resumed_inside_an_epoch_see_its_last_batch(tmp_path):
+    from rlth_runner.data import TensorBatches
+
+    x, y = torch.randn(16, 2), torch.randn(16, 1)  # 8 batches of 2: 4 chunks
+
+    def run(module, ckpt=None):
+        trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             num_sanity_val_steps=0, max_epochs=1, enable_checkpointing=False)
+        trainer.fit(module, TensorBatches(x, y, 2, shuffle=True, seed=3), ckpt_path=ckpt)
+        return module
+
+    whole = run(TwoBatchChunks(align=True))
+    first = TwoBatchChunks(align=True, stop_after=4)
+    first.path = tmp_path / "mid.ckpt"
+    with pytest.raises(Stopped):
+        run(first)  # stopped after 2 chunks, at batch 4 of 8
+    aligned, plain = run(TwoBatchChunks(align=True), first.path), run(TwoBatchChunks(align=False), first.path)
+    assert all(torch.equal(a, b) for a, b in zip(first.drawn + aligned.drawn, whole.drawn, strict=True))  # the epoch's other 4 batches
+    assert aligned.last_batch_seen == [False, True]  # the epoch's end is announced at its last chunk
+    # Without it the fetcher counts 2 chunks as 2 batches: the last chunk is not the last batch, and an empty one follows.
+    assert plain.last_batch_seen == [False, False, True]

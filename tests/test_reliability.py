@@ -306,3 +306,48 @@ def test_a_checkpoint_replaced_but_not_yet_recorded_is_checked_by_loading(tmp_pa
     run_dir.save_checkpoint(1, lambda path: torch.save({"global_step": 10}, path))
     monkeypatch.undo()
     assert run_dir.checkpoint(1)[1] == 10
+
+
+@pytest.mark.slow  # two 3-round runs
+def test_a_round_killed_after_a_checkpoint_inside_an_epoch_resumes_from_that_step_exactly(runs, tmp_path, monkeypatch, caplog):
+    from rlth_runner.training.round_checkpoint import RoundCheckpoint
+
+    _, cfg = runs
+    args = ("rounds=3", "train.epochs=3", "train.max_steps=null", "checkpoint.min_interval_s=0", "checkpoint.every_n_epochs=null",
+            "checkpoint.every_n_steps=5", "train.eval_every_n_steps=7", "train.log_every_n_steps=2")
+    straight, out = tmp_path / "straight", tmp_path / "run"
+    run(cfg(straight, *args))
+
+    write, written = RoundCheckpoint._write, []
+
+    def killed(self, trainer):
+        write(self, trainer)
+        if trainer.logger.version == "round_1":
+            written.append((trainer.global_step, trainer.current_epoch, trainer.num_training_batches))
+            if trainer.current_epoch == 1:  # the first save inside the second epoch
+                raise Killed
+
+    monkeypatch.setattr(RoundCheckpoint, "_write", killed)
+    with pytest.raises(Killed):
+        run(cfg(out, *args))
+    monkeypatch.undo()
+    step, _, batches = written[-1]
+    # every 5 steps, but for the epoch's last batch: its epoch end is still to run
+    assert [s for s, _, _ in written] == [s for s in range(5, step + 1, 5) if s != batches] and 0 < step - batches < batches
+    saved = torch.load(out / "rounds" / "round_1" / "checkpoint.ckpt", weights_only=False)
+    assert saved["global_step"] == step
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "position": step - batches}]
+    with caplog.at_level(logging.INFO, logger="rlth_runner"):
+        run(cfg(out, *args))
+    assert any(f"Round 1: resuming from its checkpoint at step {step} " in r.getMessage() for r in caplog.records)
+    assert rounds_of(out) == rounds_of(straight)
+    assert same_weights(out, straight, 3)
+    assert all_scalars(out) == all_scalars(straight), "no duplicate or missing TensorBoard point"
+
+
+@pytest.mark.parametrize("override, needle", [("checkpoint.every_n_steps=0", "checkpoint.every_n_steps=0 must be an integer >= 1 or null")])
+def test_the_step_interval_is_checked(make_cfg, override, needle):
+    from rlth_runner.config import validate
+
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        validate(make_cfg(override))

@@ -159,6 +159,13 @@ def test_the_tally_counts_failures_and_unfinished_jobs():
     assert lines[1:] == ["  failed: 2_b: bad value", "  failed: 4_d: NaN"]
 
 
+def test_the_tally_lists_interrupted_jobs_and_jobs_not_started():
+    tally = sweeps.tally({"0_a": {"status": "interrupted", "signal": "SIGTERM"}, "1_b": {"status": "completed"}, "3_d": None},
+                         not_started={"3_d", "2_c"})
+    assert tally.interrupted == ["0_a"] and tally.completed == ["1_b"] and tally.not_started == ["2_c", "3_d"] and not tally.ok
+    assert tally.lines("S") == ["Sweep S: 4 jobs, 1 completed, 0 failed, 1 interrupted (0_a), 2 not started (2_c, 3_d)"]
+
+
 def test_the_slurm_launcher_asks_for_one_task_per_device_and_requeues(tmp_path, monkeypatch):
     """The sbatch script submitit would submit for `hydra/launcher=slurm`, built from
     our config the way the Hydra plugin builds it (no SLURM here: a stand-in `srun`)."""
@@ -276,3 +283,55 @@ def test_an_earlier_sweep_record_is_kept_only_when_the_new_one_differs(tmp_path)
         invocation.drop_unchanged_sweep_record()  # after the sweep
         assert (sweep / "multirun.yaml").read_text() == new
         assert sorted(p.read_text() for p in sweep.glob("multirun.*.yaml")) == kept
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_a_joblib_sweep_stops_every_job_and_leaves_no_process(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from conftest import wait_for
+    from rlth_runner.cluster.sweep_stop import descendants
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "rounds=2", "train.epochs=5", "train.batch_size=4",
+            "model.width=32", "hardware.num_threads=1", "seed=0,1,2,3", f"hydra.sweep.dir={sweep}"]
+    exe = str(Path(sys.executable).with_name("rlth-run"))
+    parent = subprocess.Popen([exe, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for job in ("0_seed=0", "1_seed=1"):  # both running jobs are training
+        wait_for(sweep / job / "tensorboard" / "round_0", parent, timeout=300)
+    time.sleep(1.0)
+    processes = descendants(parent.pid)
+    assert len(processes) >= 2  # the two loky workers, and loky's resource trackers
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=300)
+    deadline = time.monotonic() + 5
+    while (left := [pid for pid in processes if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == [], "a process of the sweep outlived it"
+
+    assert parent.returncode == 143, err
+    assert "Traceback" not in err
+    stopped = [line for line in err.splitlines() if "interrupted by SIGTERM" in line]
+    assert len(stopped) == 2, err
+    for job in ("0_seed=0", "1_seed=1"):
+        summary = json.loads((sweep / job / "summary.json").read_text())
+        assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+    steps = sorted(int(step) for step in re.findall(r"interrupted by SIGTERM at step (\d+)", err))
+    saved = sorted(torch.load(path, weights_only=False)["global_step"] for path in sweep.glob("*/rounds/*/checkpoint.ckpt"))
+    assert steps and saved == steps  # each running job saved the step it stopped at
+    for job in ("2_seed=2", "3_seed=3"):
+        assert f"rlth-run: {job}: not started: the sweep was stopped by SIGTERM" in err
+        assert not (sweep / job / "summary.json").exists() and not (sweep / job / "rounds").exists()  # it never ran
+    assert f"Sweep {sweep}: 4 jobs, 0 completed, 0 failed, 2 interrupted (0_seed=0, 1_seed=1), 2 not started (2_seed=2, 3_seed=3)" in err
+
+    again = subprocess.run([exe, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"Sweep {sweep}: 4 jobs, 4 completed, 0 failed" in again.stdout
+    assert all(s["status"] == "completed" and len(s["rounds"]) == 2 for s in jobs_of(sweep).values()) and len(jobs_of(sweep)) == 4

@@ -9,8 +9,9 @@ launcher (basic, joblib, submitit) or sweeper (basic, Optuna). Torch-free.
 * Each job's directory is `<job number>_<swept key=value,...>` (`job_dir`),
   short and unique, so `tensorboard --logdir <sweep>` names every run by its
   job's values, e.g. `3_policy=grow,seed=2/tensorboard/round_1`.
-* After the jobs (`tally`): how many completed and which failed, read from
-  each job's summary.json, so it works for jobs that ran anywhere. Only this
+* After the jobs (`tally`): how many completed, which failed, which a signal
+  interrupted and which did not start (sweep_stop.py), read from each job's
+  summary.json, so it works for jobs that ran anywhere. Only this
   sweep's jobs count: each job notes in the sweep directory that this sweep
   (`RLTH_SWEEP_ID`) started it, or that it was refused because another
   process (a second sweep into the same directory) holds its directory; a
@@ -129,15 +130,21 @@ class Tally:
     failed: dict[str, str] = field(default_factory=dict)  # job directory -> reason
     unfinished: list[str] = field(default_factory=list)  # no final status: killed, or still running elsewhere
     refused: dict[str, str] = field(default_factory=dict)  # job directory -> who holds it: this sweep did not run it
+    interrupted: list[str] = field(default_factory=list)  # stopped by a signal, with a checkpoint: a re-run continues them
+    not_started: list[str] = field(default_factory=list)  # the sweep was stopped before they started
 
     @property
     def ok(self) -> bool:
         """Whether every job of this sweep completed."""
-        return not (self.failed or self.unfinished or self.refused)
+        return not (self.failed or self.unfinished or self.refused or self.interrupted or self.not_started)
 
     def lines(self, sweep_dir) -> list[str]:
-        total = len(self.completed) + len(self.failed) + len(self.unfinished) + len(self.refused)
+        total = sum(map(len, (self.completed, self.failed, self.unfinished, self.refused, self.interrupted, self.not_started)))
         head = f"Sweep {sweep_dir}: {total} job{'s' if total != 1 else ''}, {len(self.completed)} completed, {len(self.failed)} failed"
+        if self.interrupted:
+            head += f", {len(self.interrupted)} interrupted ({', '.join(self.interrupted)})"
+        if self.not_started:
+            head += f", {len(self.not_started)} not started ({', '.join(self.not_started)})"
         if self.unfinished:
             head += f", {len(self.unfinished)} without a final status ({', '.join(self.unfinished)})"
         if self.refused:
@@ -145,17 +152,21 @@ class Tally:
         return [head, *(f"  failed: {job}: {' '.join(reason.split())}" for job, reason in self.failed.items())]
 
 
-def tally(jobs: dict[str, dict | None], refused: dict[str, str] | None = None) -> Tally:
+def tally(jobs: dict[str, dict | None], refused: dict[str, str] | None = None, not_started: set[str] = frozenset()) -> Tally:
     """The sweep's outcome from its jobs' summaries (job directory name -> summary.json, None if
-    unreadable) and the jobs it did not run because another process held them (`refused`)."""
-    out = Tally(refused=dict(sorted((refused or {}).items(), key=lambda item: _job_number(item[0]))))
+    unreadable), the jobs it did not run because another process held them (`refused`) and
+    those that did not start because the sweep was stopped (`not_started`)."""
+    out = Tally(refused=dict(sorted((refused or {}).items(), key=lambda item: _job_number(item[0]))),
+                not_started=sorted(not_started, key=_job_number))
     for job, summary in sorted(jobs.items(), key=lambda item: _job_number(item[0])):
-        if job in out.refused:
+        if job in out.refused or job in not_started:
             continue
         status = (summary or {}).get("status")
         attempt = (summary or {}).get("last_attempt")
         if status == "completed" and not attempt:
             out.completed.append(job)
+        elif status == "interrupted" and not attempt:
+            out.interrupted.append(job)
         elif status in ("failed", "interrupted") or attempt:
             reason = (attempt or summary).get("error") or status
             out.failed[job] = reason

@@ -43,6 +43,7 @@ def validate(cfg: DictConfig) -> None:
         _stop_and_verify(cfg)
         _analysis(cfg)
         integer(cfg, "checkpoint.every_n_epochs", 1, allow_none=True)
+        integer(cfg, "checkpoint.every_n_steps", 1, allow_none=True)
         at_least(cfg, "checkpoint.min_interval_s", 0, meaning=": seconds between checkpoints inside a round")
         _dataset(cfg)
         _hardware(cfg)

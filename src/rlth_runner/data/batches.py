@@ -5,7 +5,11 @@ indexing a whole batch at once is several times faster for the small models
 of lottery-ticket work (docs/data.md has the measurement). The loader exposes
 `sampler.set_epoch` like a DataLoader does, so Lightning tells it the epoch
 and the batch order (and any augmentation) is a pure function of
-(seed, epoch): a resumed round sees the same batches.
+(seed, epoch): a resumed round sees the same batches. A checkpoint taken
+inside an epoch (training/round_checkpoint.py) also keeps the position in
+that order and the augmentation generator's state (`state_dict`, which
+Lightning saves for a loader that has one), so the resumed epoch draws
+exactly the batches the interrupted one had left.
 
 Under DDP `batch_size` stays the global batch: every rank draws the same
 batch order and takes its contiguous share of each batch (`rank` of
@@ -67,6 +71,10 @@ class TensorBatches:
         self.x, self.y, self.augment, self.rank, self.world_size = x, y, augment, rank, world_size
         self.sampler = EpochShuffle(len(x), batch_size, shuffle, seed, drop_last, min_last=max(1, world_size))
         self.batch_sampler = None  # Lightning inspects these two like a DataLoader's
+        self.position = 0  # batches drawn from the current pass (no prefetching: the step draws each)
+        self.start = 0  # where the next pass begins: not 0 only after a mid-epoch restore
+        self._generator = None
+        self._generator_state = None
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -78,8 +86,14 @@ class TensorBatches:
         generator = None
         if self.augment is not None:
             generator = torch.Generator(device=device).manual_seed(self.sampler.epoch_seed())
+            if self._generator_state is not None:
+                generator.set_state(self._generator_state)
+        self._generator, self._generator_state = generator, None
         size = self.sampler.batch_size
-        for start in range(0, len(self) * size, size):
+        first, self.start = self.start, 0
+        self.position = first
+        for start in range(first * size, len(self) * size, size):
+            self.position += 1
             idx = order[start : start + size]
             mine = self._share(len(idx))
             if generator is None:
@@ -87,6 +101,20 @@ class TensorBatches:
                 yield self.x.index_select(0, idx), self.y.index_select(0, idx)
             else:
                 yield self.augment(self.x.index_select(0, idx), generator)[mine], self.y.index_select(0, idx[mine])
+
+    def state_dict(self) -> dict:
+        """Where the pass stands: its epoch, the batches drawn and the augmentation generator's state."""
+        inside = 0 < self.position < len(self)  # a finished pass resumes at the next epoch's start
+        state = {"epoch": self.sampler.epoch, "position": self.position if inside else 0}
+        if inside and self._generator is not None:
+            state["generator"] = self._generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """The next pass (Lightning restores mid-epoch, then sets the same epoch) continues from `state`."""
+        self.sampler.set_epoch(state["epoch"])
+        self.start = self.position = state["position"]
+        self._generator_state = state.get("generator")
 
     def _share(self, n: int) -> slice:
         """This rank's contiguous part of a batch of n (sizes differ by at most one, as torch.tensor_split's)."""

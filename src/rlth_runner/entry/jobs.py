@@ -58,14 +58,14 @@ def job_name(hc) -> str:
     return sweeps.job_dir(hc.job.num, hc.overrides.task)
 
 
-def note_job(refused: str | None = None) -> None:
-    """Note in the sweep directory that this sweep started the running job (`refused`: and why it did not run it)."""
+def note_job(refused: str | None = None, not_started: str | None = None) -> None:
+    """Note in the sweep directory that this sweep started the running job (`refused`, `not_started`: and why it did not run it)."""
     from ..storage.scan import note_job as write_note
 
     hc, sweep_id = HydraConfig.get(), sweeps.sweep_id()
     if sweep_id is not None:
         try:
-            write_note(hc.sweep.dir, sweep_id, job_name(hc), refused)
+            write_note(hc.sweep.dir, sweep_id, job_name(hc), refused, not_started)
         except OSError:
             pass  # the tally then falls back to the summaries' times
 
@@ -81,9 +81,10 @@ def report_sweep(sweep_dir: Path, since_ns: int) -> bool:
         tally = sweeps.tally(job_summaries(sweep_dir, since_ns=since_ns))
     else:
         refused = {job: entry["refused"] for job, entry in started.items() if entry.get("refused")}
-        tally = sweeps.tally(job_summaries(sweep_dir, only=set(started) - set(refused)), refused)
+        not_started = {job for job, entry in started.items() if entry.get("not_started")}
+        tally = sweeps.tally(job_summaries(sweep_dir, only=set(started) - set(refused) - not_started), refused, not_started)
         drop_ledger(sweep_dir, sweep_id)
-    if not (tally.completed or tally.failed or tally.unfinished or tally.refused):
+    if not (tally.completed or tally.failed or tally.unfinished or tally.refused or tally.interrupted or tally.not_started):
         return False
     print("\n" + "\n".join(tally.lines(sweep_dir)), file=sys.stdout if tally.ok else sys.stderr)
     return not tally.ok

@@ -35,8 +35,10 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ..cluster import sweep_stop, sweeps
 from ..config import ConfigError, validate
 from ..lottery import branches
+from ..storage.scan import stopped
 from .command import continue_command, expand_resume
 from .conf import CONFIG_DIR, register_resolvers
 from .errors import bad_input, exit_with, hydra_line
@@ -66,7 +68,7 @@ def main() -> None:
         except BaseException as err:  # noqa: BLE001 - what is not a bad input or a sweep's failed job is raised again
             sweep_dir = invocation.sweep_dir
             if sweep_dir is not None and report_sweep(sweep_dir, invocation.started_ns) and not isinstance(err, SystemExit):
-                sys.exit(1)  # the tally names the failed jobs and their reasons
+                _end_sweep(1)  # the tally names the failed jobs and their reasons
             if isinstance(err, JobFailed):
                 sys.exit(1)  # its job said why in one line
             message = bad_input(err) if isinstance(err, Exception) else None
@@ -79,7 +81,15 @@ def main() -> None:
             invocation.restore_hydra_full_error()
             invocation.drop_unchanged_sweep_record()
     if invocation.sweep_dir is not None and report_sweep(invocation.sweep_dir, invocation.started_ns):
-        sys.exit(1)
+        _end_sweep(1)
+
+
+def _end_sweep(code: int) -> None:
+    """A sweep's exit after its tally; stopped by a signal (cluster/sweep_stop.py), none of its processes outlive it."""
+    if sweep_stop.received is not None:
+        sweep_stop.reap()
+        code = 128 + sweep_stop.received
+    sys.exit(code)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -90,6 +100,12 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     # it does not report itself is then printed by Hydra, as any program's bug.
     invocation.restore_hydra_full_error()
     if in_sweep:
+        if not sweep_stop.runs_here():
+            from ..run import interrupts
+
+            interrupts.listen()  # before the job is noted, which lets a signal to the sweep reach it
+        if (sweep_id := sweeps.sweep_id()) and (reason := stopped(HydraConfig.get().sweep.dir, sweep_id)):
+            _not_started(invocation, reason)
         note_job()  # this sweep's tally counts this job (cluster/sweeps.py)
     try:
         return _job(cfg, job_info(HydraConfig.get()), in_sweep, invocation)
@@ -124,6 +140,9 @@ def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> 
         return (run_job if count(cfg) > 1 else run)(cfg, job)["objective"]  # replicas > 1: several seeds in one job
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {_interrupted(err, invocation, in_sweep)}", file=sys.stderr)
+        if in_sweep:  # the launcher goes on to the jobs left, which do not start; the sweep's exit says how it was stopped
+            sweep_stop.stop_here(err.signum)  # under the basic launcher this process is the sweep's
+            raise JobFailed(str(err)) from None
         sys.exit(err.exit_code)
     except ConfigError as err:  # before training: a value the data or model rule out (run/prepare.py's SetupError), other settings
         _fail(invocation, err, 2, sweep_job=sweep_job)
@@ -155,6 +174,14 @@ def _refuse(invocation: Invocation, message: str) -> None:
     note_job(refused=message)
     invocation.clean_up(wrote_nothing=True)
     raise JobFailed(message) from None
+
+
+def _not_started(invocation: Invocation, reason: str) -> None:
+    """A sweep's job handed out after the sweep was stopped: one line, noted for the tally, no directory left."""
+    print(f"rlth-run: {job_name(HydraConfig.get())}: not started: {reason}", file=sys.stderr)
+    note_job(not_started=reason)
+    invocation.clean_up()
+    raise JobFailed(reason) from None
 
 
 def _fail(invocation: Invocation, err: Exception, code: int, message: str | None = None, sweep_job: DictConfig | None = None,

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ..cluster import sweeps
+from ..cluster import sweep_stop, sweeps
 from ..config import ConfigError, known_keys, validate
 from ..lottery import branches
 from .errors import exit_with
@@ -38,6 +38,7 @@ class RunDirCheck(Callback):
         self.invocation.sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
         self.invocation.keep_sweep_record(self.invocation.sweep_dir)
         sweeps.announce(config)
+        sweep_stop.install(self.invocation.sweep_dir, sweeps.sweep_id())  # a signal to this process stops the whole sweep
 
     def _check(self, config: DictConfig, values: bool) -> None:
         try:

@@ -105,7 +105,7 @@ def fit(spec: FitSpec, parts: RunParts, seed: int, callbacks=(), resume: tuple |
         tracker = EarlyStopTracker(spec.evaluation.every, parts.val_loader, parts.test_loader, regression=parts.data.task == "regression")
         callbacks.append(tracker)
     if save is not None:
-        callbacks.append(RoundCheckpoint(save, spec.checkpoint.every_n_epochs, spec.checkpoint.min_interval_s))
+        callbacks.append(RoundCheckpoint(save, spec.checkpoint.every_n_epochs, spec.checkpoint.min_interval_s, spec.checkpoint.every_n_steps))
     path, step = resume if resume is not None else (None, None)
     train_loader = TensorBatches(*parts.data.train, steps.batch_size, shuffle=True, seed=seed, augment=parts.data.augment, **distributed.shard())
     trainer, best = build_trainer(spec.trainer, spec.log_to, (steps.max_epochs, steps.max_steps), extra_callbacks=callbacks, resume_step=step)

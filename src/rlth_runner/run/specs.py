@@ -33,7 +33,7 @@ def fit_spec(cfg: DictConfig, parts: RunParts, k: int, log_to: LoggerLocation) -
         optimizer=Optimizer(train.optimizer, train.lr, train.momentum, train.weight_decay, train.distance_reg),
         mode=EdgePopup(float(train.edge_popup.density), seeds.derive(cfg.seed, "scores", k)) if train.get("mode") == "edge_popup" else None,
         evaluation=Evaluation(parts.eval_every, train.target_error),
-        checkpoint=Checkpointing(checkpoint.every_n_epochs, checkpoint.min_interval_s) if checkpoint.every_n_epochs else None,
+        checkpoint=Checkpointing(checkpoint.every_n_epochs or None, checkpoint.min_interval_s, checkpoint.get("every_n_steps")),
         trainer=trainer_settings(cfg, k),
         log_to=log_to,
         fail_on_divergence=bool(cfg.stop.get("on_divergence")),

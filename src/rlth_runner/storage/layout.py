@@ -280,6 +280,10 @@ class SweepLayout:
         """The jobs sweep `sweep_id` started, one file each (storage/scan.py reads them)."""
         return self.ledgers / sweep_id
 
+    def stop_mark(self, sweep_id: str) -> Path:
+        """Present once sweep `sweep_id` was stopped by a signal (cluster/sweep_stop.py); not a ledger entry."""
+        return self.ledger(sweep_id) / "stopped"
+
     def ledger_entry(self, sweep_id: str, job: str) -> Path:
         return self.ledger(sweep_id) / f"{job}.json"
 

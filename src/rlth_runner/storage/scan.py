@@ -4,7 +4,9 @@ and the ledger of the jobs one sweep started (layout.SweepLayout)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 from .files import write_json
@@ -32,9 +34,29 @@ def job_summaries(sweep_dir: Path | str, since_ns: int = 0, only: set[str] | Non
     return out
 
 
-def note_job(sweep_dir: Path | str, sweep_id: str, job: str, refused: str | None = None) -> None:
-    """Sweep `sweep_id` started `job`; `refused`: why the job did not run (another process holds its directory)."""
-    write_json(SweepLayout(sweep_dir).ledger_entry(sweep_id, job), {"job": job, "refused": refused})
+def note_job(sweep_dir: Path | str, sweep_id: str, job: str, refused: str | None = None, not_started: str | None = None) -> None:
+    """Sweep `sweep_id` started `job` in this process (noted, so a signal to the sweep reaches it,
+    cluster/sweep_stop.py); `refused`: why the job did not run (another process holds its directory);
+    `not_started`: why it did not start (the sweep was stopped)."""
+    entry = {"job": job, "refused": refused, "pid": os.getpid(), "host": socket.gethostname()}
+    if not_started:
+        entry["not_started"] = not_started
+    write_json(SweepLayout(sweep_dir).ledger_entry(sweep_id, job), entry)
+
+
+def mark_stopped(sweep_dir: Path | str, sweep_id: str, reason: str) -> None:
+    """Sweep `sweep_id` was stopped: its jobs that have not started do not start."""
+    path = SweepLayout(sweep_dir).stop_mark(sweep_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(reason + "\n")
+
+
+def stopped(sweep_dir: Path | str, sweep_id: str) -> str | None:
+    """Why sweep `sweep_id` was stopped, if it was."""
+    try:
+        return SweepLayout(sweep_dir).stop_mark(sweep_id).read_text().strip()
+    except OSError:
+        return None
 
 
 def ledger(sweep_dir: Path | str, sweep_id: str) -> dict[str, dict] | None:

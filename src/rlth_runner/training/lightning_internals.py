@@ -1,6 +1,6 @@
 """Every use of Lightning's private or internal API, in one room.
 
-Lightning (2.6) has no public way to do the four things below, and each is a
+Lightning (2.6) has no public way to do the five things below, and each is a
 reason for the `pytorch-lightning<2.7` pin. Each is one small function or
 mixin, saying why it is needed and what breaks without it; the rest of the
 package calls these and touches none of Lightning's underscored names.
@@ -60,6 +60,21 @@ def limit_steps_of_running_fit(trainer: pl.Trainer, steps: int) -> None:
     number of epochs trains to the end of its last epoch.
     """
     trainer.fit_loop.epoch_loop.max_steps = steps
+
+
+def count_drawn_batches(dataloader_iter, drawn: int) -> None:
+    """Tell the fetcher behind `dataloader_iter` that `drawn` batches of the epoch are already drawn.
+
+    Resuming inside an epoch, Lightning sets its fetcher's count to the loop
+    iterations done before the checkpoint (`batch_progress.current.ready`),
+    which are batches only when each iteration draws one; here an iteration
+    is a chunk of steps (step_chunks.py). The fetcher announces the epoch's
+    last batch when its count reaches the loader's length, so without this
+    the resumed epoch's last chunk is not seen as its last batch (a step
+    checkpoint would be taken there, before the epoch's end has run), and an
+    empty loop iteration follows it.
+    """
+    dataloader_iter.data_fetcher.fetched = drawn
 
 
 class PlainHookNameAttribute:

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import choices
 from ..run import interrupts
-from .lightning_internals import PlainHookNameAttribute, counted_step
+from .lightning_internals import PlainHookNameAttribute, count_drawn_batches, counted_step
 from .lr_schedules import LRSchedule
 from .regularisers import DistanceToStart
 from .step_chunks import EpochMeans, chunk_end, lightning_step_hooks_unused
@@ -60,7 +60,12 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
 
     def training_step(self, dataloader_iter):
         trainer, opt, device = self.trainer, self.optimizers(), self.device
+        interrupts.check(f" at step {self.global_step}")  # a signal noted at an epoch's end, by a fit that saves nothing
+        resumed_at = getattr(trainer.train_dataloader, "start", 0)
+        if resumed_at:  # the first chunk after a restore inside an epoch (data/batches.py)
+            count_drawn_batches(dataloader_iter, resumed_at)
         end, every = chunk_end(trainer, self.steps_per_block), trainer.log_every_n_steps
+        alone = trainer.world_size == 1
         total, done = None, 0
         while self.global_step < end and not dataloader_iter.done:
             batch, _, _ = next(dataloader_iter)
@@ -86,15 +91,24 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
                 opt.step()
             total = loss.detach() if total is None else total + loss.detach()
             done += 1
-            if interrupts.received is not None:  # a signal: stop at this step boundary
-                interrupts.check(f" at step {self.global_step}")
             if self.global_step % every == 0:
                 self._log_step({**{f"train/{name}_step": value / n for name, value in sums.items()}, "train/lr": self.schedule.lr(self.global_step),
                                 **({"train/distance_reg": penalty} if penalty is not None else {})})
+            if interrupts.received is not None and alone:  # a signal: end the chunk at this step (RoundCheckpoint saves it)
+                break
         if not done:
             return None
         # The chunk's mean loss: not finite if any step's loss was not (FiniteLossGuard reads it).
         return {"loss": total / done}
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        # After every callback, the checkpoint included: stop at the step the signal
+        # ended the chunk at. At an epoch's last batch the epoch's end runs first
+        # (RoundCheckpoint saves and stops there), and a fit at its last step ends anyway.
+        # Under DDP the ranks agree on a signal first (RoundCheckpoint): one rank stopping alone would hang the others.
+        trainer = self.trainer
+        if interrupts.received is not None and trainer.world_size == 1 and not trainer.is_last_batch and self.global_step != trainer.max_steps:
+            interrupts.check(f" at step {self.global_step}")
 
     def _log_step(self, metrics: dict[str, torch.Tensor]) -> None:
         if not self.loggers:
@@ -120,6 +134,8 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
             self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
 
     def on_train_start(self):
+        train = self.means["train"]
+        train.sums = {k: v.to(self.device) for k, v in train.sums.items()}  # restored on the CPU
         self._plain_steps = lightning_step_hooks_unused(self)
         self._lr_varies = self.schedule.varies
         if self.global_step == 0 and self.loggers:  # when resuming, the checkpoint's step has its point already
@@ -138,11 +154,17 @@ class TaskModule(PlainHookNameAttribute, pl.LightningModule):
             self.last_loss = means["loss"]
             self._log_step({f"train/{k}_epoch": v for k, v in means.items()})
 
-    def on_save_checkpoint(self, checkpoint):  # a fit resumed from the round's checkpoint still knows its first loss
+    def on_save_checkpoint(self, checkpoint):
+        # A fit resumed from the round's checkpoint still knows its first loss, and,
+        # inside an epoch, the epoch's sums so far, so its means come out the same.
         checkpoint["first_loss"] = None if self.first_loss is None else float(self.first_loss)
+        train = self.means["train"]
+        checkpoint["train_means"] = {"sums": {k: v.cpu() for k, v in train.sums.items()}, "count": train.count}
 
     def on_load_checkpoint(self, checkpoint):
         self.first_loss = checkpoint.get("first_loss")
+        if "train_means" in checkpoint:
+            self.means["train"].sums, self.means["train"].count = dict(checkpoint["train_means"]["sums"]), checkpoint["train_means"]["count"]
 
     def on_validation_epoch_start(self):
         self.means["val"].pop()

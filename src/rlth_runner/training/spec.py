@@ -51,10 +51,11 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Checkpointing:
-    """Saving the fit inside the round (round_checkpoint.py)."""
+    """Saving the fit inside the round (round_checkpoint.py); at a stop signal it is saved whatever these say."""
 
-    every_n_epochs: int
+    every_n_epochs: int | None  # None: not at epoch ends
     min_interval_s: float
+    every_n_steps: int | None = None  # None: not inside epochs
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class FitSpec:
     optimizer: Optimizer
     mode: EdgePopup | None  # None: train.mode=weights
     evaluation: Evaluation
-    checkpoint: Checkpointing | None  # None: no checkpoint inside the round
+    checkpoint: Checkpointing | None  # None: no checkpoint inside the round, not even at a signal
     trainer: TrainerSettings
     log_to: LoggerLocation  # the fit's TensorBoard run
     fail_on_divergence: bool = False  # stop.on_divergence: a diverged fit fails instead of warning (divergence.py)

@@ -53,7 +53,7 @@ class Children:
                                                  stderr=subprocess.STDOUT, env={**environ, "LOCAL_RANK": str(r), LAUNCHED: str(r)},
                                                  start_new_session=True)
         if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+            self.previous = {s: signal.signal(s, self._forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)}
         self.done = threading.Event()
         threading.Thread(target=self._watch, daemon=True).start()
 
