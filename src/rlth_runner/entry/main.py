@@ -37,6 +37,7 @@ from omegaconf import DictConfig
 
 from ..config import ConfigError, validate
 from ..lottery import branches
+from ..storage import disk
 from .command import continue_command, expand_resume
 from .conf import CONFIG_DIR, register_resolvers
 from .errors import bad_input, exit_with, hydra_line
@@ -56,6 +57,7 @@ def main() -> None:
     except ConfigError as err:
         exit_with(str(err), 2, invocation.debug)
     register_resolvers(invocation)
+    disk.quiet_in_threads()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # until the job starts, Hydra raises what it would print, and main() reports it
     with invocation.running():
         try:

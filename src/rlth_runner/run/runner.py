@@ -23,6 +23,7 @@ from ..data import DataError
 from ..lottery import stopping
 from ..models.build import ModelDataMismatch
 from ..record import RoundRecord
+from ..storage import disk
 from ..storage.lock import RunDirBusy
 from ..storage.rundir import RunDir
 from ..training.callbacks import NonFiniteLossError
@@ -49,6 +50,10 @@ class RunDirInUse(BadInput):
     """Another process runs in this run directory (storage/lock.py)."""
 
 
+class DiskFull(BadInput):
+    """A write the file system refused (no space, quota, read-only: storage/disk.py); finished rounds are kept."""
+
+
 def run(cfg: DictConfig, job: dict | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
     records about the command (its overrides; in a sweep, the job and its swept values)."""
@@ -60,6 +65,10 @@ def run(cfg: DictConfig, job: dict | None = None) -> dict:
         raise RunDirInUse(str(err)) from None
     except distributed.RankError as err:
         raise RunError(str(err)) from None
+    except BaseException as err:
+        if not isinstance(err, BadInput) and (message := disk.line(err, run_dir.root)) is not None:
+            raise DiskFull(message) from err
+        raise
 
 
 def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
@@ -87,6 +96,12 @@ def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
             stop = err if isinstance(err, interrupts.Interrupted) else interrupts.Interrupted(interrupts.received)
             summary.finish("interrupted", signal=stop.name, error=str(stop))
             raise stop from None
+        if (message := disk.line(err, run_dir.root)) is not None:
+            try:
+                summary.finish("failed", error=message)
+            except OSError:
+                pass  # no room for summary.json either: the line says it all
+            raise DiskFull(message) from err
         cause = distributed.explain(err)  # a collective broken by another rank's failure: that rank's error
         summary.finish("failed", error=f"{type(cause).__name__}: {cause}")
         if cause is not err:
