@@ -79,6 +79,7 @@ def assert_intact(out: Path) -> None:
         assert ledger.damage(out / name) is None, name
 
 
+@pytest.mark.slow  # three runs
 def test_a_full_disk_is_one_line_exit_2_and_the_rerun_equals_an_uninterrupted_run(cli, tmp_path, monkeypatch):
     real = files.atomic_write
     straight, full = tmp_path / "straight", tmp_path / "full"

@@ -38,10 +38,12 @@ from omegaconf import DictConfig
 from ..config import ConfigError, validate
 from ..lottery import branches
 from ..storage import disk
+from . import branch_from
 from .command import continue_command, expand_resume
 from .conf import CONFIG_DIR, register_resolvers
 from .errors import bad_input, exit_with, hydra_line
 from .invocation import Invocation
+from .recompose import saved_config
 from .jobs import JobFailed, job_info, job_name, link_branch_job, note_job, record_failure, report_sweep, save_settled
 
 DEBUG_ENV = "RLTH_DEBUG"  # =1: the traceback before the one-line error
@@ -54,6 +56,7 @@ def main() -> None:
                             argv=sys.argv[1:])
     try:
         sys.argv[1:] = expand_resume(sys.argv[1:])  # rlth-run resume=<run>: the run's own command (command.py)
+        sys.argv[1:] = branch_from.as_typed(sys.argv[1:])  # a sweep job's directory, or a whole sweep, as typed
     except ConfigError as err:
         exit_with(str(err), 2, invocation.debug)
     register_resolvers(invocation)
@@ -106,10 +109,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> float | None:
-    sweep_job = cfg if in_sweep else None
+    sweep_job, settled = cfg if in_sweep else None, None
     try:
         if branches.is_branch(cfg):  # the parent's settings, not the defaults the command composed
-            cfg = branches.settle(cfg, job["overrides"])
+            cfg = settled = branches.settle(cfg, job["overrides"])
             save_settled(cfg)
             if in_sweep:
                 link_branch_job()
@@ -121,7 +124,7 @@ def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> 
     from ..run.runner import BadInput, RunDirInUse, RunError, run
 
     try:
-        return run(cfg, job)["objective"]
+        return run(cfg, job, saved_config(HydraConfig.get().runtime.output_dir, settled))["objective"]
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {_interrupted(err, invocation, in_sweep)}", file=sys.stderr)
         sys.exit(err.exit_code)

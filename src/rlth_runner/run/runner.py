@@ -12,6 +12,7 @@ by re-running its command in the same directory.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import torch
 from omegaconf import DictConfig
@@ -27,7 +28,7 @@ from ..storage import disk
 from ..storage.lock import RunDirBusy
 from ..storage.rundir import RunDir
 from ..training.callbacks import NonFiniteLossError
-from . import checkpoints, hparams, interrupts, sources
+from . import checkpoints, config_copy, hparams, interrupts, sources
 from .fitting import fit
 from .prepare import RunParts, prepare
 from .rounds import run_rounds
@@ -54,13 +55,14 @@ class DiskFull(BadInput):
     """A write the file system refused (no space, quota, read-only: storage/disk.py); finished rounds are kept."""
 
 
-def run(cfg: DictConfig, job: dict | None = None) -> dict:
+def run(cfg: DictConfig, job: dict | None = None, recompose: Callable[[], str | None] | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
-    records about the command (its overrides; in a sweep, the job and its swept values)."""
+    records about the command (its overrides; in a sweep, the job and its swept values).
+    `recompose`: the text of the run's `.hydra/config.yaml` from its saved command (config_copy.py)."""
     run_dir = RunDir(cfg.paths.output_dir, writer=distributed.rank_of(cfg.hardware) == 0)  # under DDP, only rank 0 writes
     try:
         with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):
-            return _run(cfg, run_dir, job or {})
+            return _run(cfg, run_dir, job or {}, recompose)
     except RunDirBusy as err:
         raise RunDirInUse(str(err)) from None
     except distributed.RankError as err:
@@ -71,13 +73,14 @@ def run(cfg: DictConfig, job: dict | None = None) -> dict:
         raise
 
 
-def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
+def _run(cfg: DictConfig, run_dir: RunDir, job: dict, recompose) -> dict:
     with distributed.rank_zero_first():  # under DDP rank 0 checks and repairs the directory, then the others read it
         settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
         try:
             parts = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model (SetupError), before summary.json
         except (DataError, ModelDataMismatch) as err:
             raise BadInput(str(err)) from err
+        config_copy.check(run_dir, recompose)
         if run_dir.load_fingerprint() is None:
             run_dir.save_fingerprint(settings, fingerprint.digest(settings))
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
