@@ -68,7 +68,7 @@ class RunDirCheck(Callback):
             return
         rounds = None if "branch.rounds" in given and given["branch.rounds"].is_sweep_override() else OmegaConf.select(config, "branch.rounds")
         try:
-            parents = list(source.sweep_string_iterator()) if source.is_sweep_override() else [source.value()]
+            parents = [getattr(p, "text", p) for p in source.sweep_iterator()] if source.is_sweep_override() else [source.value()]
         except Exception:  # noqa: BLE001 - a glob or an interval: each job checks its own parent
             return
         for parent in parents:
