@@ -10,7 +10,8 @@ dimension that makes no network, a key added with `+` that rlth-run never
 reads, a config file that does not parse or lacks `_target_`, an unknown key
 or option, a run directory that cannot be created or written or that another
 process is using, hardware this machine lacks, data that is missing, a model
-that does not fit the data. A run that stops for another reason it can name
+that does not fit the data, a write the disk refuses (full, over quota, read-only;
+storage/disk.py), at any point. A run that stops for another reason it can name
 (a NaN loss, a diverged loss with stop.on_divergence) exits 1 with one line;
 one stopped by a signal exits 128 + its number (run/interrupts.py) and prints
 the command that continues it (command.py); a sweep with a job that did not
