@@ -26,13 +26,19 @@ RUN = [*FAST, "rounds=2", "train.max_steps=2", "model.width=8", "hardware.num_th
 
 
 class Budget:
-    """A disk with `left` bytes free, for the files written through storage/files.py."""
+    """A disk with `left` bytes free, for the files written through storage/files.py, once the run
+    first writes a file named `filling` (the sizes of the JSON files before it vary with their times)."""
 
-    def __init__(self, left: int | None):
-        self.left, self.written = left, []
+    def __init__(self, left: int | None, filling: Path | None = None):
+        self.left, self.written, self.filling = left, [], filling
 
     def atomic_write(self, real):
         def write_within(path, write):
+            if Path(path) == self.filling:
+                self.filling = None
+            if self.filling is not None:
+                return real(path, write)
+
             def counted(f):
                 if not isinstance(f, io.BufferedWriter):  # the size measured after a refusal, not a disk
                     return write(f)
@@ -87,9 +93,8 @@ def test_a_full_disk_is_one_line_exit_2_and_the_rerun_equals_an_uninterrupted_ru
     monkeypatch.setattr(files, "atomic_write", counting.atomic_write(real))
     assert cli(*RUN, f"hydra.run.dir={straight}")[0] == 0
     # round 1's weights are one byte too many
-    before = next(i for i, (p, _) in enumerate(counting.written) if p == straight / "rounds/round_1/weights.pt")
-    size = counting.written[before][1]
-    budget = Budget(sum(n for _, n in counting.written[:before]) + size - 1)
+    [size] = [n for p, n in counting.written if p == straight / "rounds/round_1/weights.pt"]
+    budget = Budget(size - 1, filling=full / "rounds/round_1/weights.pt")
     monkeypatch.setattr(files, "atomic_write", budget.atomic_write(real))
 
     code, _, err = cli(*RUN, f"hydra.run.dir={full}")
@@ -133,7 +138,10 @@ def can_mount_tmpfs() -> bool:
 
 SCRIPT = """
 set -u
-mkdir -p "$DISK" && mount -t tmpfs -o size=100k tmpfs "$DISK" || exit 99
+mkdir -p "$DISK" && mount -t tmpfs -o size=8k tmpfs "$DISK" || exit 99
+"$RLTH" $ARGS hydra.run.dir="$DISK/r" 2> "$OUT/hydra.err"; echo $? > "$OUT/hydra.rc"
+ls -A "$DISK" > "$OUT/hydra.left"
+mount -o remount,size=100k "$DISK"
 "$RLTH" $ARGS hydra.run.dir="$DISK/r" 2> "$OUT/first.err"; echo $? > "$OUT/first.rc"
 cp -a "$DISK/r" "$OUT/after_first"
 mount -o remount,size=16m "$DISK"
@@ -148,6 +156,11 @@ def test_a_run_on_a_small_tmpfs_stops_in_one_line_and_continues_once_it_grows(tm
     rlth = str(Path(sys.executable).with_name("rlth-run"))
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "RLTH": rlth, "ARGS": " ".join(RUN), "DISK": str(tmp_path / "disk"), "OUT": str(tmp_path)}
     subprocess.run(["unshare", "-m", "sh", "-c", SCRIPT], env=env, check=True, timeout=600)
+    # 8 kB: Hydra's copies of the config do not fit; the directory this command made goes
+    assert (tmp_path / "hydra.rc").read_text().strip() == "2"
+    line = error_line((tmp_path / "hydra.err").read_text(), f"disk full: cannot write {tmp_path / 'disk'}/r/.hydra/")
+    assert (tmp_path / "hydra.left").read_text() == ""
+    # 100 kB: the run stops partway, then the disk grows to 16 MB and the same command finishes it
     assert (tmp_path / "first.rc").read_text().strip() == "2"
     line = error_line((tmp_path / "first.err").read_text(), f"disk full: cannot write {tmp_path / 'disk'}/r/")
     assert f"free on {tmp_path / 'disk'}; free space, then run the same command again to continue" in line, line

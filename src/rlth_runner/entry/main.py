@@ -61,7 +61,7 @@ def main() -> None:
     except ConfigError as err:
         exit_with(str(err), 2, invocation.debug)
     register_resolvers(invocation)
-    disk.quiet_in_threads()
+    disk.quiet_refusals()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # until the job starts, Hydra raises what it would print, and main() reports it
     with invocation.running():
         try:
@@ -80,6 +80,8 @@ def main() -> None:
                 raise
             if sweep_dir is not None:  # a cell of the grid that does not compose: Hydra checks them all first
                 invocation.remove_empty(sweep_dir)
+            elif disk.refusal(err) is not None:  # Hydra's copies of the config did not fit: no half copy stays
+                invocation.clean_up()
             exit_with(message, 2, invocation.debug)
         finally:
             invocation.restore_hydra_full_error()

@@ -8,8 +8,11 @@ finished round is on disk. Torch-free."""
 from __future__ import annotations
 
 import errno
+import io
+import logging
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -63,12 +66,13 @@ def refusal(err: BaseException | None) -> OSError | None:
 
 def _written(err: OSError) -> str | None:
     """The file a refused write was writing, when the error does not name it: in the innermost frame that
-    names one, an argument (`filename`, `path`) or the open file object (fsspec's, TensorBoard's: `self`)."""
+    names one, an argument (`filename`, `path`), the writer (fsspec's, TensorBoard's: `self`) or an open file."""
     tb, found = err.__traceback__, None
     while tb is not None:
         names = tb.tb_frame.f_locals
         holder = names.get("self")
-        for value in (names.get("filename"), names.get("path"), *(getattr(holder, a, None) for a in ("path", "filename", "name"))):
+        files = (getattr(v, "name", None) for v in names.values() if isinstance(v, io.IOBase))  # Hydra's `with open(...) as file`
+        for value in (names.get("filename"), names.get("path"), *(getattr(holder, a, None) for a in ("path", "filename", "name")), *files):
             value = os.fsdecode(value) if isinstance(value, (str, bytes, Path)) else None
             if value and os.path.isabs(value):
                 found = value
@@ -77,16 +81,20 @@ def _written(err: OSError) -> str | None:
     return found
 
 
-def quiet_in_threads() -> None:
-    """A writer thread's refused write (TensorBoard's) prints no traceback: the run's own thread meets the
-    same error at its next write and reports it in one line."""
-    default = threading.excepthook
+def quiet_refusals() -> None:
+    """A refused write in a writer thread (TensorBoard's) or a log handler (rlth.log) prints no traceback:
+    the run's own thread meets the same disk at its next write and reports it in one line."""
+    thread_hook, handle_error = threading.excepthook, logging.Handler.handleError
 
-    def hook(args) -> None:
+    def in_thread(args) -> None:
         if refusal(args.exc_value) is None:
-            default(args)
+            thread_hook(args)
 
-    threading.excepthook = hook
+    def in_handler(self, record) -> None:
+        if refusal(sys.exc_info()[1]) is None:
+            handle_error(self, record)
+
+    threading.excepthook, logging.Handler.handleError = in_thread, in_handler
 
 
 def _mount(path: Path) -> Path:
