@@ -46,8 +46,9 @@ def test_a_copy_the_saved_command_no_longer_makes_is_not_restored(tmp_path, capl
     run_dir.config_path.write_text("")
     with caplog.at_level(logging.WARNING, "rlth_runner"):
         config_copy.check(run_dir, lambda: TEXT.replace("rounds: 2", "rounds: 3"))
-    assert not run_dir.config_path.exists()
-    assert "it cannot be restored: the saved command now composes another config" in caplog.text
+    assert run_dir.config_path.read_text() == "" and not (run_dir.root / "damaged").exists()
+    assert ("it cannot be restored (the saved command now composes another config (conf/ changed since the run was made)), "
+            "so it stays as it is") in caplog.text
 
 
 def test_a_whole_copy_is_left_alone_and_a_run_without_one_records_nothing(tmp_path):

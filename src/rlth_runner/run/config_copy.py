@@ -4,8 +4,9 @@ from. Its checksum goes into the ledger the first time a run sees it whole, and
 every later invocation checks it. A damaged copy (truncated, edited, deleted
 while the ledger names it) is named in one warning, moved to damaged/, and
 written again from the run's own saved command (`.hydra/overrides.yaml`,
-composed again by the entry point), byte for byte as recorded; a copy that
-cannot be made so stays missing, and the warning says why."""
+composed again by the entry point), byte for byte as recorded. A copy that
+cannot be made so is left as it is (a branch still refuses it), and the
+warning says why."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ def check(run_dir: RunDir, recompose: Callable[[], str | None] | None) -> None:
         if entry is None:
             ledger.record(path)
         return
-    where = f"moved it to {run_dir.move_aside(path)}" if path.exists() else "it is gone"
     try:
         text = recompose() if recompose is not None else None
     except Exception as err:  # noqa: BLE001 - any reason the command cannot be composed again means the same: no restore
@@ -43,8 +43,9 @@ def check(run_dir: RunDir, recompose: Callable[[], str | None] | None) -> None:
     if text is not None and entry is not None and hashlib.sha256(text.encode()).hexdigest() != entry["sha256"]:
         text, why = None, "the saved command now composes another config (conf/ changed since the run was made)"
     if text is None:
-        log.warning("%s; %s; it cannot be restored: %s", problem, where, why)
+        log.warning("%s; it cannot be restored (%s), so it stays as it is", problem, why)
         return
+    where = f"moved it to {run_dir.move_aside(path)}" if path.exists() else "it is gone"
     write_bytes(path, text.encode())
     ledger.record(path)
     log.warning("%s; %s and restored it from the run's saved command", problem, where)
