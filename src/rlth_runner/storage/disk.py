@@ -84,6 +84,8 @@ def _written(err: OSError) -> str | None:
 def quiet_refusals() -> None:
     """A refused write in a writer thread (TensorBoard's) or a log handler (rlth.log) prints no traceback:
     the run's own thread meets the same disk at its next write and reports it in one line."""
+    if getattr(threading.excepthook, "quiet_refusals", False):
+        return  # once per process: rlth-run's main may run more than once in one (the tests)
     thread_hook, handle_error = threading.excepthook, logging.Handler.handleError
 
     def in_thread(args) -> None:
@@ -94,6 +96,7 @@ def quiet_refusals() -> None:
         if refusal(sys.exc_info()[1]) is None:
             handle_error(self, record)
 
+    in_thread.quiet_refusals = True
     threading.excepthook, logging.Handler.handleError = in_thread, in_handler
 
 
