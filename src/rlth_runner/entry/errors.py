@@ -12,6 +12,7 @@ from hydra.errors import CompactHydraException, InstantiationException, MissingC
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import ConfigError
+from ..storage import disk
 
 
 def exit_with(message: str, code: int, debug: bool = False) -> None:
@@ -26,6 +27,8 @@ def bad_input(err: BaseException) -> str | None:
     """The one line for an error that a bad input caused; None for any other error."""
     if isinstance(err, ConfigError):
         return str(err)
+    if (line := disk.line(err)) is not None:  # a file Hydra writes (its copies of the config, the log), on a full disk
+        return line
     if isinstance(err, yaml.YAMLError):
         return yaml_line(err)
     if isinstance(err, CompactHydraException):  # unknown key or option, bad override, missing --config-dir

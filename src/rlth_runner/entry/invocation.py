@@ -18,6 +18,7 @@ removes what it added (conf/hydra/run_dirs.yaml).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -175,8 +176,13 @@ class Invocation:
             out = Path(hc.runtime.output_dir)
             subdir = hc.output_subdir
             logs = {Path(h.filename) for h in (hc.job_logging or {}).get("handlers", {}).values() if h.get("filename")}
-        except (ValueError, OmegaConfBaseException, AttributeError):  # no Hydra config: called outside a Hydra job
-            return
+        except (ValueError, OmegaConfBaseException, AttributeError, TypeError):  # Hydra's job config is gone, or never was
+            if len(self.subdirs) != 1:
+                return
+            # a run whose job never started (Hydra's copies did not fit): the one directory whose copy was placed
+            [(root, subdir)] = self.subdirs.items()
+            out = Path(root)
+            logs = {Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)}
         logs = {log for log in logs if log.parent == out}
         try:
             if not out.is_dir():

@@ -50,7 +50,10 @@ def record_failure(cfg: DictConfig | None, message: str, keep: bool = False) -> 
         info = run_info(cfg) if cfg is not None else {}
     except Exception:  # noqa: BLE001 - a config too broken to describe: the overrides say what it was
         info = {}
-    write_failure(run_dir, {**info, **job_info(hc)}, message)
+    try:
+        write_failure(run_dir, {**info, **job_info(hc)}, message)
+    except OSError:
+        pass  # a full disk: the job's line and the tally's "without a final status" say it
 
 
 def job_name(hc) -> str:

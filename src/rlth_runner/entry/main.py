@@ -10,7 +10,8 @@ dimension that makes no network, a key added with `+` that rlth-run never
 reads, a config file that does not parse or lacks `_target_`, an unknown key
 or option, a run directory that cannot be created or written or that another
 process is using, hardware this machine lacks, data that is missing, a model
-that does not fit the data. A run that stops for another reason it can name
+that does not fit the data, a write the disk refuses (full, over quota, read-only;
+storage/disk.py), at any point. A run that stops for another reason it can name
 (a NaN loss, a diverged loss with stop.on_divergence) exits 1 with one line;
 one stopped by a signal exits 128 + its number (run/interrupts.py) and prints
 the command that continues it (command.py); a sweep with a job that did not
@@ -39,10 +40,13 @@ from ..cluster import sweep_stop, sweeps
 from ..config import ConfigError, validate
 from ..lottery import branches
 from ..storage.scan import stopped
+from ..storage import disk
+from . import branch_from
 from .command import continue_command, expand_resume
 from .conf import CONFIG_DIR, register_resolvers
 from .errors import bad_input, exit_with, hydra_line
 from .invocation import Invocation
+from .recompose import saved_config
 from .jobs import JobFailed, job_info, job_name, link_branch_job, note_job, record_failure, report_sweep, save_settled
 
 DEBUG_ENV = "RLTH_DEBUG"  # =1: the traceback before the one-line error
@@ -55,9 +59,11 @@ def main() -> None:
                             argv=sys.argv[1:])
     try:
         sys.argv[1:] = expand_resume(sys.argv[1:])  # rlth-run resume=<run>: the run's own command (command.py)
+        sys.argv[1:] = branch_from.as_typed(sys.argv[1:])  # a sweep job's directory, or a whole sweep, as typed
     except ConfigError as err:
         exit_with(str(err), 2, invocation.debug)
     register_resolvers(invocation)
+    disk.quiet_refusals()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # until the job starts, Hydra raises what it would print, and main() reports it
     with invocation.running():
         try:
@@ -76,6 +82,8 @@ def main() -> None:
                 raise
             if sweep_dir is not None:  # a cell of the grid that does not compose: Hydra checks them all first
                 invocation.remove_empty(sweep_dir)
+            elif disk.refusal(err) is not None:  # Hydra's copies of the config did not fit: no half copy stays
+                invocation.clean_up()
             exit_with(message, 2, invocation.debug)
         finally:
             invocation.restore_hydra_full_error()
@@ -120,10 +128,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> float | None:
-    sweep_job = cfg if in_sweep else None
+    sweep_job, settled = cfg if in_sweep else None, None
     try:
         if branches.is_branch(cfg):  # the parent's settings, not the defaults the command composed
-            cfg = branches.settle(cfg, job["overrides"])
+            cfg = settled = branches.settle(cfg, job["overrides"])
             save_settled(cfg)
             if in_sweep:
                 link_branch_job()
@@ -137,7 +145,9 @@ def _job(cfg: DictConfig, job: dict, in_sweep: bool, invocation: Invocation) -> 
     from ..run.runner import BadInput, RunDirInUse, RunError, run
 
     try:
-        return (run_job if count(cfg) > 1 else run)(cfg, job)["objective"]  # replicas > 1: several seeds in one job
+        if count(cfg) > 1:  # replicas > 1: several seeds in one job
+            return run_job(cfg, job)["objective"]
+        return run(cfg, job, saved_config(HydraConfig.get().runtime.output_dir, settled))["objective"]
     except interrupts.Interrupted as err:  # SIGTERM, SIGUSR1, Ctrl-C: summary.json says `interrupted`; a re-run continues
         print(f"rlth-run: {_interrupted(err, invocation, in_sweep)}", file=sys.stderr)
         if in_sweep:  # the launcher goes on to the jobs left, which do not start; the sweep's exit says how it was stopped

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 from omegaconf import DictConfig
@@ -24,10 +25,11 @@ from ..data import DataError
 from ..lottery import stopping
 from ..models.build import ModelDataMismatch
 from ..record import RoundRecord
+from ..storage import disk
 from ..storage.lock import RunDirBusy
 from ..storage.rundir import RunDir
 from ..training.callbacks import NonFiniteLossError
-from . import checkpoints, hparams, interrupts, sources
+from . import checkpoints, config_copy, hparams, interrupts, sources
 from .fitting import fit
 from .prepare import RunParts, prepare
 from .rounds import run_rounds
@@ -50,27 +52,37 @@ class RunDirInUse(BadInput):
     """Another process runs in this run directory (storage/lock.py)."""
 
 
-def run(cfg: DictConfig, job: dict | None = None) -> dict:
+class DiskFull(BadInput):
+    """A write the file system refused (no space, quota, read-only: storage/disk.py); finished rounds are kept."""
+
+
+def run(cfg: DictConfig, job: dict | None = None, recompose: Callable[[], str | None] | None = None) -> dict:
     """Run (or resume) the experiment `cfg` in its directory. `job`: what summary.json
     records about the command (its overrides; in a sweep, the job and its swept values).
-    A job of several seeds (replicas > 1) is replicas.run_job's."""
+    A job of several seeds (replicas > 1) is replicas.run_job's.
+    `recompose`: the text of the run's `.hydra/config.yaml` from its saved command (config_copy.py)."""
     run_dir = RunDir(cfg.paths.output_dir, writer=distributed.rank_of(cfg.hardware) == 0)  # under DDP, only rank 0 writes
     try:
         with run_dir.lock(), interrupts.noted(), distributed.ranks(cfg, job or {}):
-            return _run(cfg, run_dir, job or {})
+            return _run(cfg, run_dir, job or {}, recompose)
     except RunDirBusy as err:
         raise RunDirInUse(str(err)) from None
     except distributed.RankError as err:
         raise RunError(str(err)) from None
+    except BaseException as err:
+        if not isinstance(err, BadInput) and (message := disk.line(err, run_dir.root)) is not None:
+            raise DiskFull(message) from err
+        raise
 
 
-def _run(cfg: DictConfig, run_dir: RunDir, job: dict) -> dict:
+def _run(cfg: DictConfig, run_dir: RunDir, job: dict, recompose) -> dict:
     with distributed.rank_zero_first():  # under DDP rank 0 checks and repairs the directory, then the others read it
         settings = check_settings(cfg, run_dir)  # before any work: never mix two runs in one directory
         try:
             parts = prepare(cfg, run_dir, in_sweep="job" in job)  # errors that need the data or model (SetupError), before summary.json
         except (DataError, ModelDataMismatch) as err:
             raise BadInput(str(err)) from err
+        config_copy.check(run_dir, recompose)
         if run_dir.load_fingerprint() is None:
             run_dir.save_fingerprint(settings, fingerprint.digest(settings))
     summary = Summary(run_dir, {**run_info(cfg), **job, "threads": torch.get_num_threads(), **distributed.describe()})
@@ -107,6 +119,13 @@ def recorded(summaries: list[Summary]):
             for summary in summaries:
                 summary.finish("interrupted", signal=stop.name, error=str(stop))
             raise stop from None
+        if (message := disk.line(err, summaries[0].run_dir.root if summaries else ".")) is not None:
+            for summary in summaries:
+                try:
+                    summary.finish("failed", error=message)
+                except OSError:
+                    pass  # no room for summary.json either: the line says it all
+            raise DiskFull(message) from err
         cause = distributed.explain(err)  # a collective broken by another rank's failure: that rank's error
         for summary in summaries:
             summary.finish("failed", error=f"{type(cause).__name__}: {cause}")

@@ -15,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import disk
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -37,8 +39,10 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if (refused := disk.refusal(err)) is not None:  # named with the path and the size, for rlth-run's one line
+            raise disk.DiskFull(refused.errno, path, disk.size_of(write)) from err
         raise
 
 

@@ -10,6 +10,8 @@ import shutil
 import time
 from pathlib import Path
 
+import yaml
+
 from ..record import RoundRecord
 from .files import load_tensors, sha256, write_json
 from .layout import RunLayout
@@ -61,6 +63,9 @@ class Ledger:
         try:
             if self.layout.holds_tensors(path):
                 load_tensors(path)
+            elif path.suffix == ".yaml":  # Hydra's copy of the config: a mapping, never empty
+                if not (isinstance(data := yaml.safe_load(path.read_text()), dict) and data):
+                    raise ValueError("it holds no config")
             else:
                 data = json.loads(path.read_text())
                 if self.layout.is_round_record(path):

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 from .files import write_json
-from .layout import RunLayout, SweepLayout
+from .layout import RunLayout, SweepLayout, natural_order
 
 
 def job_summaries(sweep_dir: Path | str, since_ns: int = 0, only: set[str] | None = None) -> dict[str, dict | None]:
@@ -32,6 +32,18 @@ def job_summaries(sweep_dir: Path | str, since_ns: int = 0, only: set[str] | Non
     for name in (only or set()) - set(out):
         out[name] = None  # started, but left no directory
     return out
+
+
+def finished_jobs(path: Path | str, as_named: str | None = None) -> list[str] | None:
+    """The jobs of the sweep directory at `path` whose summary.json says completed, as paths under
+    `as_named` (the directory as the user named it), in the jobs' order; None if `path` is no sweep
+    directory. A branch job's link (lottery/branches/) is left out: a branch is not branched again."""
+    sweep = SweepLayout(path)
+    if not sweep.record.is_file() or RunLayout(path).config_path.exists():
+        return None
+    done = [name for name, summary in job_summaries(path).items()
+            if (summary or {}).get("status") == "completed" and not (Path(path) / name).is_symlink()]
+    return [str(Path(as_named or path) / name) for name in sorted(done, key=natural_order)]
 
 
 def note_job(sweep_dir: Path | str, sweep_id: str, job: str, refused: str | None = None, not_started: str | None = None) -> None:

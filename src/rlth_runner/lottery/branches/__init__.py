@@ -55,17 +55,8 @@ def settle(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     choice_line = ", ".join(choices.BRANCHES)
     if b.kind not in choices.BRANCHES:
         raise ConfigError(f"branch.kind={b.kind!r} is not one of: {choice_line}")
-    parent = RunDir(Path(b["from"]), writer=False)
-    if not parent.config_path.exists():
-        raise ConfigError(f"branch.from={b['from']}: no run there ({parent.config_path} is missing); give a run directory that rlth-run made")
-    made_with = OmegaConf.load(parent.config_path)
-    if is_branch(made_with):
-        raise ConfigError(f"branch.from={b['from']} is itself a branch; branch off the lottery run it came from")
-    settled = _over_defaults(made_with, cfg)
-    if policy_class(settled.policy).starts_from is None:
-        raise ConfigError(f"branch.from={b['from']} was made with policy={settled.policy['name']}; branches need a parent whose rounds "
-                          "start from fixed weights, its initialisation or a rewind point (policy=reset or rewind)")
-    rounds(b, parent)  # the rounds exist: a ConfigError now, not after torch is loaded
+    made_with, settled = _parent_settings(b["from"], cfg)
+    rounds(b, RunDir(Path(b["from"]), writer=False))  # the rounds exist: a ConfigError now, not after torch is loaded
     refused = [key for key in _keys(overrides) if not _may_change(key)]
     if refused:
         raise ConfigError(f"{', '.join(refused)}: a branch trains with its parent's settings ({b['from']}); the command may set "
@@ -74,10 +65,43 @@ def settle(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     with open_dict(settled):
         settled.branch = b
         settled.paths = cfg.paths
+        if "paths.data_dir" not in _keys(overrides) and "paths" not in _keys(overrides):  # the data the parent trained on
+            settled.paths.data_dir = OmegaConf.to_container(made_with, resolve=False).get("paths", {}).get("data_dir", cfg.paths.data_dir)
         for key in _keys(overrides):
             if not key.startswith("branch"):
                 OmegaConf.update(settled, key, OmegaConf.select(cfg, key), force_add=True)
     return settled
+
+
+def parent_config(source: str | Path) -> DictConfig:
+    """The config the run at `source` was made with; ConfigError unless that is a lottery run's whole copy
+    (checked against the parent's ledger, read only: a branch never repairs its parent)."""
+    parent = RunDir(Path(source), writer=False)
+    if not parent.config_path.exists():
+        raise ConfigError(f"branch.from={source}: no run there ({parent.config_path} is missing); give a run directory that rlth-run made")
+    if problem := parent.damage(parent.config_path):
+        raise ConfigError(f"branch.from={source}: {problem}; run the parent's own command again "
+                          f"(rlth-run resume={parent.root.absolute()}) to restore it, then branch")
+    made_with = OmegaConf.load(parent.config_path)
+    if is_branch(made_with):
+        raise ConfigError(f"branch.from={source} is itself a branch; branch off the lottery run it came from")
+    return made_with
+
+
+def check_parent(source: str | Path, composed: DictConfig, branch_rounds) -> None:
+    """What `settle` checks of a parent, for a sweep's parents before any job makes a branch directory in one."""
+    _parent_settings(source, composed)
+    rounds(OmegaConf.create({"from": str(source), "rounds": branch_rounds}), RunDir(Path(source), writer=False))
+
+
+def _parent_settings(source: str | Path, composed: DictConfig) -> tuple[DictConfig, DictConfig]:
+    """The parent's config, and it over this version's defaults; ConfigError for a parent no branch can take."""
+    made_with = parent_config(source)
+    settled = _over_defaults(made_with, composed)
+    if policy_class(settled.policy).starts_from is None:
+        raise ConfigError(f"branch.from={source} was made with policy={settled.policy['name']}; branches need a parent whose rounds "
+                          "start from fixed weights, its initialisation or a rewind point (policy=reset or rewind)")
+    return made_with, settled
 
 
 # Config groups whose options differ in their keys: the parent's option is taken whole.
