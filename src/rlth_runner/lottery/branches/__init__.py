@@ -12,6 +12,9 @@ trains one network and records it as its own round k:
                   nested across rounds, from the parent's starting values
     retrain       the parent's round-k mask and starting values, a new batch
                   order: a replicate of the ticket
+    shuffle_layerwise  the parent's round-k mask permuted within each layer
+    invert        per layer, the parent's count of the weights its pruner scored
+                  lowest (sanity.py says which scores, among which weights)
 
 A branch lives with its parent, in `<parent>/branches/<kind>` (with
 `branch.seed` set, `<kind>_seed=<seed>`), and is a run directory like any
@@ -62,6 +65,8 @@ def settle(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     if is_branch(made_with):
         raise ConfigError(f"branch.from={b['from']} is itself a branch; branch off the lottery run it came from")
     settled = _over_defaults(made_with, cfg)
+    if b.kind == "invert" and settled.pruner.name == "random":
+        raise ConfigError(f"branch=invert: pruner={settled.pruner.name} (of {b['from']}) ranks weights by no score, so there is nothing to invert")
     if policy_class(settled.policy).starts_from is None:
         raise ConfigError(f"branch.from={b['from']} was made with policy={settled.policy['name']}; branches need a parent whose rounds "
                           "start from fixed weights, its initialisation or a rewind point (policy=reset or rewind)")
