@@ -67,13 +67,13 @@ def table(found: dict, densities: list[float]) -> str:
     return "\n".join(lines)
 
 
-def plot(found: dict, threshold: float, out: Path) -> None:
+def plot(found: dict, threshold: float, densities: list[float], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharey=True)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True, sharey=True)
     colours = {"method": "#1f77b4", "shuffled": "#ff7f0e", "inverted": "#d62728"}
     for ax, m in zip(axes.flat, ORDER):
         for b, colour in colours.items():
@@ -86,9 +86,10 @@ def plot(found: dict, threshold: float, out: Path) -> None:
                 ax.fill_between(x, [100 * float(r["ci95_low"]) for r in rows], [100 * float(r["ci95_high"]) for r in rows],
                                 color=colour, alpha=0.2, linewidth=0)
         ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="matching threshold (dense − 1 std)")
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.set(title=m, xlabel="weights remaining (%)")
+        ax.set(title=m, xlabel="weights remaining (%)", xscale="log")
+        ax.set_xticks([100 * d for d in densities], [f"{100 * d:.1f}" for d in densities])
+        ax.minorticks_off()
+    axes.flat[0].invert_xaxis()  # shared: once for all panels
     for ax in axes[:, 0]:
         ax.set_ylabel("test accuracy (%), 95% band over seeds")
     axes.flat[0].legend(fontsize=8, loc="lower left")
@@ -109,7 +110,7 @@ def main(report: Path) -> None:
     text = (f"Dense LeNet-300-100: {100 * float(dense['dense_mean']):.2f} ± {100 * float(dense['dense_std']):.2f}% test accuracy; "
             f"matching (**M**) at {100 * threshold:.2f}% or more. Cells: mean test accuracy % over the seeds [95% t-interval].\n\n")
     (report / "sanity.md").write_text(text + table(found, densities) + "\n")
-    plot(found, threshold, report / "sanity.png")
+    plot(found, threshold, densities, report / "sanity.png")
     print(f"wrote {report / 'sanity.md'} and {report / 'sanity.png'}")
 
 
