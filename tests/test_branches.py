@@ -123,7 +123,7 @@ def test_a_branch_takes_only_settings_that_change_no_result(make_cfg, parent):
 
 @pytest.mark.parametrize("override, message", [
     ("branch.rounds=[4]", r"branch\.rounds=\[4\]: the parent has no finished round 4 \(its rounds 0-3 are done\)"),
-    ("branch.kind=bogus", r"branch\.kind='bogus' is not one of: reinit, random_prune, retrain"),
+    ("branch.kind=bogus", r"branch\.kind='bogus' is not one of: reinit, random_prune, retrain, shuffle_layerwise, invert"),
 ])
 def test_bad_branch_settings_are_one_line(make_cfg, parent, override, message):
     args = ["branch=reinit", f"branch.from={parent}", override]

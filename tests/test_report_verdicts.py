@@ -43,10 +43,10 @@ def record(k: int, acc: float, barrier: float | None) -> dict:
                        macs=100, val_acc=acc, test_acc=acc, test_loss=0.1, instability_barrier=barrier).to_dict()
 
 
-def write_run(path: Path, seed: int, config: str, rounds: list[dict]) -> Path:
+def write_run(path: Path, seed: int, config: str, rounds: list[dict], pruner: str = "magnitude") -> Path:
     """A completed run directory as rlth-run leaves it, as far as rlth-report reads it."""
     (path / ".hydra").mkdir(parents=True)
-    (path / ".hydra" / "config.yaml").write_text(f"seed: {seed}\npruner:\n  name: magnitude\n  sparsity: 0.5\n{config}")
+    (path / ".hydra" / "config.yaml").write_text(f"seed: {seed}\npruner:\n  name: {pruner}\n  sparsity: 0.5\n{config}")
     (path / "summary.json").write_text(json.dumps({"status": "completed", "seed": seed, "rounds": rounds}))
     for r in rounds:
         (path / "rounds" / f"round_{r['round']}").mkdir(parents=True)
@@ -195,3 +195,28 @@ def test_a_branch_is_compared_with_its_parents_dense_round(tmp_path):
     headline = next(row for row in tables["Verdicts"] if "reinit" in row["group"])
     assert headline["dense test acc %"] == "90.00 (parents)" and headline["sparsest matching weights left %"] == "50.00"
     assert (tmp_path / "out" / "matching.png").exists()  # the run and its branch differ in the branch
+
+
+def test_a_group_pruned_from_round_0_is_compared_with_the_dense_runs_of_its_setup(tmp_path):
+    """Pruning at initialisation has no dense round: its round 0 and its branch's are judged
+    against the IMP runs' dense round 0 (the same data, model and training), 92 ± 2 here."""
+    setup = "dataset:\n  name: digits\ntrain:\n  lr: 0.001\n"
+    for seed, acc in enumerate((0.90, 0.92, 0.94)):
+        write_run(tmp_path / "runs" / f"imp_{seed}", seed, f"policy:\n  name: reset\n{setup}", [record(0, acc, None), record(1, acc, None)])
+    pruned = lambda acc: [{**record(0, acc, None), "density": 0.1}]  # noqa: E731
+    snip = [write_run(tmp_path / "runs" / f"snip_{seed}", seed, f"policy:\n  name: reset\n{setup}", pruned(acc), pruner="snip")
+            for seed, acc in enumerate((0.91, 0.90, 0.92))]
+    for seed, parent in enumerate(snip):
+        write_run(parent / "branches" / "invert", seed, f"policy:\n  name: reset\n{setup}branch:\n  kind: invert\n  from: {parent}\n",
+                  pruned(0.5 + seed / 100), pruner="snip")
+    # Another learning rate is another setup: not a dense reference for the groups above.
+    write_run(tmp_path / "runs" / "other_lr", 0, "policy:\n  name: reset\ndataset:\n  name: digits\ntrain:\n  lr: 0.1\n", [record(0, 0.10, None)])
+    assert cli.main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert "same dataset, model and training settings" in text
+    headline = {row["group"]: row for row in sections(text)["Verdicts"]}
+    at_init = next(row for group, row in headline.items() if "snip" in group and "invert" not in group)
+    inverted = next(row for group, row in headline.items() if "invert" in group)
+    assert at_init["dense test acc %"] == inverted["dense test acc %"] == "92.00 ± 2.00 (same setup)"
+    assert at_init["matching when test acc % ≥"] == "90.00" and at_init["sparsest matching weights left %"] == "10.00"
+    assert inverted["sparsest matching weights left %"] == "none"

@@ -73,6 +73,8 @@ BRANCHES = {
     "reinit": "rlth_runner.lottery.branches.kinds:Reinit",
     "random_prune": "rlth_runner.lottery.branches.kinds:RandomPrune",
     "retrain": "rlth_runner.lottery.branches.kinds:Retrain",
+    "shuffle_layerwise": "rlth_runner.lottery.branches.sanity:ShuffleLayerwise",
+    "invert": "rlth_runner.lottery.branches.sanity:Invert",
 }
 
 # A dataset's `task` picks the LightningModule that trains on it.

@@ -11,7 +11,7 @@ from pathlib import Path
 from .page import table_html
 from .stats import Stat
 from .tables import DASH, Table, cell, number
-from .verdicts import PARENTS, REFERENCE, GroupVerdict, RoundVerdict, Score
+from .verdicts import PARENTS, REFERENCE, SAME_SETUP, GroupVerdict, RoundVerdict, Score
 
 BARRIER = "instability barrier (% error)"
 
@@ -25,7 +25,9 @@ def rules(found: list[GroupVerdict]) -> list[str]:
         f"matching (Frankle et al. 2020): a pruned round whose mean {what} is {bound} the dense network's mean {sign} one "
         f"standard deviation of the dense network over its seeds. With one dense seed there is no standard deviation: "
         f"matching when {bound} the dense {what}. The dense network is the group's round 0; a branch, which has no "
-        "round 0, is compared with its parents' round 0 when the report holds them.",
+        "round 0, is compared with its parents' round 0 when the report holds them. A round 0 already pruned (pruning at "
+        "initialisation, gradual pruning) is no dense network: such a group, or its branch, is compared with the dense round 0 "
+        "of the report's runs with the same dataset, model and training settings (marked 'same setup').",
         "stable (Frankle et al. 2020): a round whose instability barrier, averaged over the seeds, is under 2% test error "
         "(0.02); unstable at 2% or more. Only rounds with a barrier (analysis.instability) get this verdict.",
         "sparsest matching: the fewest weights remaining among a group's matching rounds; none when no pruned round matches.",
@@ -57,7 +59,7 @@ def headline(found: list[GroupVerdict]) -> Table:
     rows = []
     for v in found:
         n = v.group.n
-        dense = DASH if v.dense is None else cell(scaled(v.dense, s.scale), s.kind, n) + (" (parents)" if v.dense_from == PARENTS else "")
+        dense = DASH if v.dense is None else cell(scaled(v.dense, s.scale), s.kind, n) + {PARENTS: " (parents)", SAME_SETUP: " (same setup)"}.get(v.dense_from, "")
         threshold = DASH if v.threshold is None else number(s.scale * v.threshold, s.kind)
         if (r := v.sparsest) is not None:
             at = [number(100 * r.density, "percent"), str(r.round), cell(scaled(r.score, s.scale), s.kind, n), interval_cell(r, s)]

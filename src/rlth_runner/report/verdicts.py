@@ -5,7 +5,11 @@ connectivity and the lottery ticket hypothesis"), and each group's headline:
   the dense network's mean minus one standard deviation of it (with one dense
   seed, no std: at least the dense accuracy). The dense network is the group's
   round 0; a branch has none, and is compared with its parents' round 0 when
-  the report holds them. Regression (MSE): at most the dense mean plus one std.
+  the report holds them. A round 0 that is already pruned (pruning at
+  initialisation, gradual pruning) is no dense network: such a group, or a
+  branch of it, is compared with the dense round 0 of the report's other runs
+  with the same dataset, model and training settings (e.g. the IMP runs of the
+  same sweep), when it holds some. Regression (MSE): at most the dense mean plus one std.
 * stable: a round whose mean instability barrier is under 2% test error (0.02).
 * the sparsest matching point: the fewest weights remaining among the matching rounds.
 
@@ -28,7 +32,8 @@ from .stats import Stat
 STDS = 1.0  # matching: within this many of the dense network's standard deviations
 STABLE_BELOW = 0.02  # stable: the barrier (test error, a fraction) under this
 SLACK = 1e-12  # float noise a mean of equal values may carry: no verdict turns on it
-REFERENCE, PARENTS = "round 0", "the parents' round 0"
+REFERENCE, PARENTS, SAME_SETUP = "round 0", "the parents' round 0", "the dense round 0 of runs with the same data, model and training"
+SETUP = ("dataset.", "model.", "train.")  # the config keys a dense run must share with a group pruned from round 0
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,33 @@ def _matches(mean: float, threshold: float, chosen: Score) -> bool:
 
 
 def dense_reference(group: Group, chosen: Score, by_path: dict[Path, Run]) -> tuple[Stat | None, str]:
-    """The dense network's score over the seeds: the group's round 0, or else (a branch) its parents'."""
-    if (own := stats.round_stat(group, 0, chosen.key)) is not None:
-        return own, REFERENCE
+    """The dense network's score over the seeds: the group's round 0, or else (a branch) its parents',
+    or else, when that round 0 was pruned, the dense round 0 of runs set up as the group's."""
+    if stats.round_stat(group, 0, chosen.key) is not None:
+        if _dense([r for _, r in stats.at_round(group, 0)]):
+            return stats.round_stat(group, 0, chosen.key), REFERENCE
+        return _same_setup(group, chosen, by_path)
     parents = {parent_of(run) for run in group.runs}
     if None in parents or not parents <= set(by_path):
         return None, ""
-    values = [stats.value(by_path[p], r, chosen.key) for p in sorted(parents) for r in by_path[p].records if r.round == 0]
-    found = stats.stat(values)
+    records = [(by_path[p], r) for p in sorted(parents) for r in by_path[p].records if r.round == 0]
+    if not _dense([r for _, r in records]):
+        return _same_setup(group, chosen, by_path)
+    found = stats.stat([stats.value(run, r, chosen.key) for run, r in records])
     return (found, PARENTS) if found is not None else (None, "")
+
+
+def _dense(records: list) -> bool:
+    return bool(records) and all(r.density is None or r.density >= 1.0 - SLACK for r in records)
+
+
+def _same_setup(group: Group, chosen: Score, by_path: dict[Path, Run]) -> tuple[Stat | None, str]:
+    setup = lambda run: {k: v for k, v in run.config.items() if k.startswith(SETUP)}  # noqa: E731
+    wanted = setup(group.runs[0])
+    values = [stats.value(run, r, chosen.key) for run in by_path.values() if setup(run) == wanted and parent_of(run) is None
+              for r in run.records if r.round == 0 and _dense([r])]
+    found = stats.stat(values)
+    return (found, SAME_SETUP) if found is not None else (None, "")
 
 
 def parent_of(run: Run) -> Path | None:

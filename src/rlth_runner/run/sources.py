@@ -74,7 +74,8 @@ class BranchRounds(RoundSource):
 
     def __init__(self, cfg: DictConfig, parts: RunParts):
         parent = RunDir(Path(cfg.branch["from"]), writer=False)
-        self.kind = kinds.build(cfg.branch, parent, parts.policy.starts_from, cfg.seed, lambda: build_model(cfg.model, parts.data), cfg.pruner)
+        self.kind = kinds.build(cfg.branch, parent, parts.policy.starts_from, cfg.seed, lambda: build_model(cfg.model, parts.data), cfg.pruner,
+                                parts.data, cfg.train.batch_size)
         self.name, self.parent_dense = cfg.branch.kind, parent.load_record(0)
         self.indices = branches.rounds(cfg.branch, parent)
         self.ran_out = ("branch", f"after the parent's rounds {', '.join(map(str, self.indices))} ({parent.root})")

@@ -12,6 +12,9 @@ trains one network and records it as its own round k:
                   nested across rounds, from the parent's starting values
     retrain       the parent's round-k mask and starting values, a new batch
                   order: a replicate of the ticket
+    shuffle_layerwise  the parent's round-k mask permuted within each layer
+    invert        per layer, the parent's count of the weights its pruner scored
+                  lowest (sanity.py says which scores, among which weights)
 
 A branch lives with its parent, in `<parent>/branches/<kind>` (with
 `branch.seed` set, `<kind>_seed=<seed>`), and is a run directory like any
@@ -56,6 +59,8 @@ def settle(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     if b.kind not in choices.BRANCHES:
         raise ConfigError(f"branch.kind={b.kind!r} is not one of: {choice_line}")
     made_with, settled = _parent_settings(b["from"], cfg)
+    if b.kind == "invert" and settled.pruner.name == "random":
+        raise ConfigError(f"branch=invert: pruner={settled.pruner.name} (of {b['from']}) ranks weights by no score, so there is nothing to invert")
     rounds(b, RunDir(Path(b["from"]), writer=False))  # the rounds exist: a ConfigError now, not after torch is loaded
     refused = [key for key in _keys(overrides) if not _may_change(key)]
     if refused:

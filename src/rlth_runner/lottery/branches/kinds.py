@@ -17,10 +17,11 @@ class Kind:
     """One branch kind. `start(net, k)` sets round k's mask and starting values
     in `net` (the parent's architecture); `batch_seed(k)` is its batch order."""
 
-    def __init__(self, parent: RunDir, parent_start: str, seed: int, branch_seed: int, build_model, pruner_cfg):
+    def __init__(self, parent: RunDir, parent_start: str, seed: int, branch_seed: int, build_model, pruner_cfg, data=None, batch_size=None):
         self.parent, self.parent_start = parent, parent_start  # Policy.starts_from of the parent's policy
         self.seed, self.branch_seed = seed, branch_seed  # the parent's seed; the branch's own draws
         self.build_model, self.pruner = build_model, pruner_cfg
+        self.data, self.batch_size = data, batch_size  # what invert rescores a network pruner on (sanity.py)
 
     def start(self, net: nn.Module, k: int) -> None:
         self.set_masks(net, k)
@@ -28,7 +29,7 @@ class Kind:
         masks.apply(net)
 
     def set_masks(self, net: nn.Module, k: int) -> None:
-        _load_masks(net, self.parent.load_masks(k))
+        load_masks(net, self.parent.load_masks(k))
 
     def starting_values(self, k: int) -> dict:
         """The weights the parent's rounds start from: its initialisation, or round 0's rewind point."""
@@ -66,10 +67,10 @@ class RandomPrune(Kind):
             keep = torch.zeros(units.numel(), dtype=torch.bool)
             keep[order[: int(units.sum())]] = True
             chosen[name] = keep.view(-1, *[1] * (mask.dim() - 1)).expand_as(mask) if structured else keep.view_as(mask)
-        _load_masks(net, chosen)
+        load_masks(net, chosen)
 
 
-def _load_masks(net: nn.Module, chosen: dict[str, torch.Tensor]) -> None:
+def load_masks(net: nn.Module, chosen: dict[str, torch.Tensor]) -> None:
     layers = masks.masked_layers(net)
     if set(layers) != set(chosen):
         raise KeyError(f"the parent's masks are for layers {sorted(chosen)}, the network has {sorted(layers)}")
@@ -78,7 +79,7 @@ def _load_masks(net: nn.Module, chosen: dict[str, torch.Tensor]) -> None:
             getattr(layer, masks.MASK).copy_(chosen[name].to(layer.weight.device, layer.weight.dtype))
 
 
-def build(branch_cfg, parent: RunDir, parent_start: str, seed: int, build_model, pruner_cfg) -> Kind:
+def build(branch_cfg, parent: RunDir, parent_start: str, seed: int, build_model, pruner_cfg, data=None, batch_size=None) -> Kind:
     kind = choices.resolve(choices.BRANCHES, branch_cfg.kind, "branch kind")
     branch_seed = branch_cfg.seed if branch_cfg.seed is not None else seed
-    return kind(parent, parent_start, seed, branch_seed, build_model, pruner_cfg)
+    return kind(parent, parent_start, seed, branch_seed, build_model, pruner_cfg, data, batch_size)
