@@ -81,3 +81,37 @@ def test_killed_anywhere_the_rerun_equals_an_uninterrupted_run(tmp_path):
             b = torch.load(straight / "rounds" / f"round_{k}" / "weights.pt", weights_only=True)
             assert all(torch.equal(a[n], b[n]) for n in b), (point, k)
         assert scalars(out) == expected, point
+
+
+@pytest.mark.slow
+def test_killed_after_a_checkpoint_inside_an_epoch_the_rerun_resumes_from_that_step(tmp_path):
+    """SIGKILL right after a `checkpoint.every_n_steps` checkpoint: the re-run resumes from that step,
+    part-way into its epoch, and ends equal to an uninterrupted run."""
+    steps = ["checkpoint.every_n_epochs=null", "checkpoint.every_n_steps=25"]
+
+    def begin(out: Path) -> subprocess.Popen:
+        exe = Path(sys.executable).with_name("rlth-run")
+        return subprocess.Popen([str(exe), *ARGS, *steps, f"hydra.run.dir={out}"], cwd=out.parent,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    straight, out = tmp_path / "straight", tmp_path / "killed"
+    assert begin(straight).wait(timeout=300) == 0
+    proc = begin(out)
+    checkpoint = out / "rounds" / "round_1" / "checkpoint.ckpt"
+    wait_for(checkpoint, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(checkpoint, weights_only=False)
+    step = saved["global_step"]
+    assert step % 25 == 0
+    [position] = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert position["position"] > 0, "the checkpoint is inside an epoch"
+    again = begin(out)
+    assert again.wait(timeout=300) == 0, again.communicate()
+    assert f"Round 1: resuming from its checkpoint at step {step} " in (out / "rlth.log").read_text()
+    assert summary_rounds(out) == summary_rounds(straight)
+    for k in range(3):
+        a = torch.load(out / "rounds" / f"round_{k}" / "weights.pt", weights_only=True)
+        b = torch.load(straight / "rounds" / f"round_{k}" / "weights.pt", weights_only=True)
+        assert all(torch.equal(a[n], b[n]) for n in b), k
+    assert scalars(out) == scalars(straight)
