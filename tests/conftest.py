@@ -30,6 +30,20 @@ def make_cfg(tmp_path):
     return _make
 
 
+def lottery_run(root: Path, *overrides: str) -> Path:
+    """A finished lottery run in `root` (in process), with the config copy Hydra would have saved: a parent for branches."""
+    from omegaconf import OmegaConf
+
+    from rlth_runner.run.runner import run
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*FAST, f"paths.output_dir={root}", *overrides])
+    run(cfg)
+    (root / ".hydra").mkdir()
+    OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
+    return root
+
+
 def rlth_run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """The installed console script, as a user would call it."""
     exe = Path(sys.executable).with_name("rlth-run")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from conftest import lottery_run
 from rlth_runner.config import ConfigError
 from rlth_runner.lottery import branches
 from rlth_runner.lottery.branches import kinds
@@ -20,18 +21,7 @@ PARENT = ("rounds=4", "policy=reset", "pruner.sparsity=0.5", "train.max_steps=6"
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory):
     """A finished lottery run with the config copy Hydra would have saved."""
-    from hydra import compose, initialize_config_dir
-
-    from conftest import FAST
-    from rlth_runner.entry.conf import CONFIG_DIR
-
-    out = tmp_path_factory.mktemp("lottery") / "parent"
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*FAST, f"paths.output_dir={out}", *PARENT])
-    run(cfg)
-    (out / ".hydra").mkdir()
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    return out
+    return lottery_run(tmp_path_factory.mktemp("lottery") / "parent", *PARENT)
 
 
 def branch(make_cfg, parent, kind, *overrides):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from conftest import rlth_run
+from conftest import lottery_run, rlth_run
 from rlth_runner.config import ConfigError
 from rlth_runner.lottery import branches
 from rlth_runner.run.runner import run
@@ -19,21 +19,6 @@ from rlth_runner.storage.rundir import RunDir
 
 IMP = ("rounds=3", "policy=reset", "pruner.sparsity=0.5", "train.max_steps=6")
 SNIP = ("rounds=1", "policy=reset", "pruner=snip", "pruner.sparsity=0.8", "pruner.batches=2", "train.max_steps=6")
-
-
-def lottery_run(root, *overrides):
-    """A finished lottery run with the config copy Hydra would have saved."""
-    from hydra import compose, initialize_config_dir
-
-    from conftest import FAST
-    from rlth_runner.entry.conf import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*FAST, f"paths.output_dir={root}", *overrides])
-    run(cfg)
-    (root / ".hydra").mkdir()
-    OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
-    return root
 
 
 @pytest.fixture(scope="module")
